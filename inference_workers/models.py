@@ -1,0 +1,313 @@
+"""What answers, what it is asked, and what it said.
+
+Prompt sets live here rather than in ``ratings`` because generation consumes them:
+``ratings`` (studies, comparisons, votes) depends on this app and never the reverse.
+"""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class ModelKind(models.TextChoices):
+    HF_CHECKPOINT = "hf_checkpoint", "Hugging Face checkpoint (safetensors)"
+    GGUF = "gguf", "GGUF file"
+    LORA = "lora", "LoRA adapter over a base model"
+    OPENAI_API = "openai_api", "OpenAI-compatible chat API"
+    IMPORTED = "imported", "Imported outputs"
+
+
+class ModelRole(models.TextChoices):
+    IMITATION = "imitation", "Imitation"
+    PROPRIETARY = "proprietary", "Proprietary"
+    BASE = "base", "Base"
+
+
+class ModelStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for validation"
+    VALIDATING = "validating", "Validating"
+    READY = "ready", "Ready"
+    REFUSED = "refused", "Refused"
+
+
+class LanguageModel(models.Model):
+    """A thing that answers: a checkpoint, an adapter, an API, or a file of imported outputs."""
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Short unique name, e.g. vicuna-13b.")
+    display_name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=20, choices=ModelKind.choices)
+    role = models.CharField(max_length=20, choices=ModelRole.choices)
+    status = models.CharField(max_length=20, choices=ModelStatus.choices, default=ModelStatus.PENDING)
+    status_message = models.TextField(blank=True, help_text="Why validation refused it, in plain words.")
+
+    # Where the weights are: an uploaded archive, or a path on the worker's disk.
+    checkpoint = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True)
+    server_path = models.CharField(max_length=1000, blank=True)
+    gguf_file = models.CharField(max_length=300, blank=True, help_text="File name inside the checkpoint.")
+    base = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="adapters",
+        help_text="The registered base model a LoRA adapter applies to.",
+    )
+    # OpenAI-compatible API. The key itself is never stored: only the name of the
+    # environment variable on the worker that holds it.
+    api_base_url = models.URLField(blank=True)
+    api_model_id = models.CharField(max_length=200, blank=True)
+    api_key_env = models.CharField(max_length=100, blank=True)
+    prompt_price_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    completion_price_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+
+    # Research metadata.
+    base_model_name = models.CharField(max_length=200, blank=True, help_text="e.g. LLaMA-13B")
+    parameter_count = models.BigIntegerField(null=True, blank=True)
+    imitation_data_source = models.CharField(max_length=200, blank=True, help_text="e.g. ShareGPT")
+    imitation_data_tokens = models.BigIntegerField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+        constraints = [
+            models.CheckConstraint(name="lora_needs_base", condition=~Q(kind=ModelKind.LORA) | Q(base__isnull=False)),
+            models.CheckConstraint(
+                name="api_needs_endpoint",
+                condition=~Q(kind=ModelKind.OPENAI_API) | (~Q(api_base_url="") & ~Q(api_model_id="")),
+            ),
+            models.CheckConstraint(name="not_own_base", condition=~Q(base=F("id"))),
+            models.CheckConstraint(
+                name="parameter_count_positive", condition=Q(parameter_count__isnull=True) | Q(parameter_count__gt=0)
+            ),
+            models.CheckConstraint(
+                name="imitation_tokens_non_negative",
+                condition=Q(imitation_data_tokens__isnull=True) | Q(imitation_data_tokens__gte=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue that serves this model's generation jobs."""
+        return "api" if self.kind == ModelKind.OPENAI_API else "gpu"
+
+
+class PromptSet(models.Model):
+    """A named list of prompts that models answer and studies compare."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.TextField(blank=True, help_text="Where the prompts come from, and their licence.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Prompt(models.Model):
+    """One question: plain text, or chat turns as a list of {role, content}."""
+
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=100, help_text="The id in the source data set.")
+    text = models.TextField()
+    turns = models.JSONField(null=True, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    reference_answers = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["prompt_set", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt_set", "external_id"], name="unique_prompt_per_set"),
+            models.CheckConstraint(name="prompt_text_not_empty", condition=~Q(text="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt_set.name}/{self.external_id}"
+
+
+class DecodingConfig(models.Model):
+    """How answers were produced. Imported answers share one config with ``imported`` set."""
+
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    imported = models.BooleanField(default=False)
+    temperature = models.FloatField(default=0.7)
+    top_p = models.FloatField(default=0.9)
+    max_new_tokens = models.PositiveIntegerField(default=512)
+    seed = models.BigIntegerField(default=0)
+    system_prompt = models.TextField(blank=True)
+    chat_template = models.TextField(blank=True, help_text="Jinja template; empty uses the model's own.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(name="temperature_non_negative", condition=Q(temperature__gte=0)),
+            models.CheckConstraint(name="top_p_in_unit_interval", condition=Q(top_p__gt=0) & Q(top_p__lte=1)),
+            models.CheckConstraint(name="max_new_tokens_positive", condition=Q(max_new_tokens__gt=0)),
+        ]
+
+    FINGERPRINT_FIELDS = (
+        "imported",
+        "temperature",
+        "top_p",
+        "max_new_tokens",
+        "seed",
+        "system_prompt",
+        "chat_template",
+    )
+
+    def __str__(self) -> str:
+        if self.imported:
+            return "imported"
+        return f"T={self.temperature} top_p={self.top_p} max={self.max_new_tokens} seed={self.seed}"
+
+    def save(self, *args, **kwargs):
+        self.fingerprint = self.compute_fingerprint()
+        super().save(*args, **kwargs)
+
+    def compute_fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+    def as_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.FINGERPRINT_FIELDS}
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class GenerationJob(models.Model):
+    """Model x prompt set x decoding config: produce every missing Response."""
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="generation_jobs")
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="generation_jobs")
+    decoding_config = models.ForeignKey(DecodingConfig, on_delete=models.PROTECT, related_name="generation_jobs")
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="job_done_within_total", condition=Q(done__lte=F("total"))),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} on {self.prompt_set} ({self.status})"
+
+
+class Response(models.Model):
+    """One model's answer to one prompt under one decoding config, with its style features."""
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="responses")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    decoding_config = models.ForeignKey(DecodingConfig, on_delete=models.PROTECT, related_name="responses")
+    job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses")
+    text = models.TextField()
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Style features (Chatbot Arena's style control); null until computed.
+    length_words = models.PositiveIntegerField(null=True, blank=True)
+    length_chars = models.PositiveIntegerField(null=True, blank=True)
+    n_headers = models.PositiveIntegerField(null=True, blank=True)
+    n_list_items = models.PositiveIntegerField(null=True, blank=True)
+    n_bold = models.PositiveIntegerField(null=True, blank=True)
+    n_code_blocks = models.PositiveIntegerField(null=True, blank=True)
+    style_computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["prompt_id", "model_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "prompt", "decoding_config"], name="one_response_per_model_prompt_config"
+            ),
+            # Lets the database check that a comparison's two responses share its prompt.
+            models.UniqueConstraint(fields=["id", "prompt"], name="response_id_prompt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} on {self.prompt}"
+
+
+class Benchmark(models.TextChoices):
+    NQ_OPEN = "nq_open", "NQ-open (exact match)"
+    TRUTHFULQA_MC1 = "truthfulqa_mc1", "TruthfulQA MC1"
+    TRUTHFULQA_GEN = "truthfulqa_gen", "TruthfulQA (generation)"
+
+
+class BenchmarkRun(models.Model):
+    """A model's score on a substance benchmark: measured here, or published elsewhere."""
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="benchmark_runs")
+    benchmark = models.CharField(max_length=30, choices=Benchmark.choices)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    published = models.BooleanField(default=False, help_text="Entered from a publication, not measured here.")
+    citation = models.TextField(blank=True)
+    prompting = models.TextField(blank=True, help_text="The prompt format used, as shown on the results page.")
+    subset_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the full set.")
+    subset_seed = models.BigIntegerField(null=True, blank=True)
+    n_items = models.PositiveIntegerField(default=0)
+    n_correct = models.PositiveIntegerField(default=0)
+    accuracy = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="correct_within_items", condition=Q(n_correct__lte=F("n_items"))),
+            models.CheckConstraint(
+                name="accuracy_in_unit_interval",
+                condition=Q(accuracy__isnull=True) | (Q(accuracy__gte=0) & Q(accuracy__lte=1)),
+            ),
+            models.CheckConstraint(name="published_has_citation", condition=Q(published=False) | ~Q(citation="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.get_benchmark_display()}"
+
+
+class BenchmarkItem(models.Model):
+    """One question of a benchmark run: what the model said and whether it was right."""
+
+    run = models.ForeignKey(BenchmarkRun, on_delete=models.CASCADE, related_name="items")
+    item_id = models.CharField(max_length=100)
+    question = models.TextField()
+    prediction = models.TextField(blank=True)
+    gold = models.JSONField(default=list)
+    correct = models.BooleanField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "item_id"], name="one_result_per_item")]
+
+    def __str__(self) -> str:
+        return f"{self.run} item {self.item_id}"

@@ -1,0 +1,48 @@
+from django.contrib import admin
+
+from ratings.models import Assignment, Comparison, Rater, Study, Vote
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("title", "slug", "status", "mode", "pairing", "votes_per_comparison", "created_at")
+    list_filter = ("status", "mode", "recruitment")
+    search_fields = ("title", "slug")
+    prepopulated_fields = {"slug": ("title",)}
+    filter_horizontal = ("language_models",)
+    readonly_fields = ("token", "created_by", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ("pk", "study", "prompt", "is_gold", "vote_count")
+    list_filter = ("study", "is_gold")
+    raw_id_fields = ("prompt", "response_a", "response_b")
+    list_select_related = ("study", "prompt", "prompt__prompt_set")
+
+
+@admin.register(Rater)
+class RaterAdmin(admin.ModelAdmin):
+    list_display = ("pk", "study", "platform", "external_id", "consented_at", "completed_at", "excluded")
+    list_filter = ("study", "platform", "excluded")
+    search_fields = ("external_id",)
+    readonly_fields = ("token",)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("pk", "rater", "comparison", "status", "left_is_a", "lease_expires_at")
+    list_filter = ("status",)
+    raw_id_fields = ("rater", "comparison")
+
+
+@admin.register(Vote)
+class VoteAdmin(admin.ModelAdmin):
+    list_display = ("pk", "comparison", "rater", "winner", "source", "seconds_on_page", "created_at")
+    list_filter = ("source", "winner")
+    raw_id_fields = ("comparison", "assignment", "rater")

@@ -1,0 +1,244 @@
+"""Studies, the comparisons they show, the raters who see them, and their votes.
+
+Raters are anonymous study participants with no Django account: everything a
+rater's browser receives names rows by their opaque ``token`` only.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from inference_workers.models import LanguageModel, Prompt, PromptSet, Response
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def new_completion_code() -> str:
+    return secrets.token_hex(4).upper()
+
+
+class StudyStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class PairingDesign(models.TextChoices):
+    ALL_PAIRS = "all_pairs", "Every pair of models"
+    VS_REFERENCE = "vs_reference", "Each model against the reference"
+
+
+class Recruitment(models.TextChoices):
+    OPEN_LINK = "open_link", "Open link"
+    INVITE = "invite", "Invite tokens"
+    PROLIFIC = "prolific", "Prolific"
+    MTURK = "mturk", "Amazon Mechanical Turk"
+
+
+class StudyMode(models.TextChoices):
+    PREFERENCE = "preference", "Preference (which answer is better)"
+    FACT_CHECK = "fact_check", "Fact check (is each answer correct)"
+
+
+def default_questions() -> list:
+    return []
+
+
+class Study(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    # Public token in rater links: the slug may describe the models, the token does not.
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    status = models.CharField(max_length=20, choices=StudyStatus.choices, default=StudyStatus.DRAFT)
+    mode = models.CharField(max_length=20, choices=StudyMode.choices, default=StudyMode.PREFERENCE)
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="studies")
+    language_models = models.ManyToManyField(LanguageModel, related_name="studies")
+    reference_model = models.ForeignKey(
+        LanguageModel, null=True, blank=True, on_delete=models.PROTECT, related_name="reference_for"
+    )
+    pairing = models.CharField(max_length=20, choices=PairingDesign.choices, default=PairingDesign.ALL_PAIRS)
+    votes_per_comparison = models.PositiveSmallIntegerField(default=3)
+    comparisons_per_rater = models.PositiveSmallIntegerField(default=30)
+    follow_up_questions = models.JSONField(
+        default=default_questions,
+        blank=True,
+        help_text="Extra questions per comparison, e.g. "
+        '[{"key": "factual", "text": "Which is more factually accurate?"}]',
+    )
+    instructions = models.TextField(blank=True)
+    consent_text = models.TextField(blank=True)
+    recruitment = models.CharField(max_length=20, choices=Recruitment.choices, default=Recruitment.OPEN_LINK)
+    completion_code = models.CharField(max_length=64, default=new_completion_code)
+    completion_redirect_url = models.URLField(blank=True, help_text="e.g. Prolific's completion URL.")
+    attention_check_rate = models.FloatField(default=0.1)
+    qualification_items = models.PositiveSmallIntegerField(default=0)
+    lease_seconds = models.PositiveIntegerField(default=600)
+    min_seconds_on_page = models.PositiveIntegerField(default=0)
+    imported = models.BooleanField(default=False, help_text="Votes imported from elsewhere; not rated here.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(name="votes_per_comparison_positive", condition=Q(votes_per_comparison__gte=1)),
+            models.CheckConstraint(
+                name="attention_rate_in_unit_interval",
+                condition=Q(attention_check_rate__gte=0) & Q(attention_check_rate__lte=1),
+            ),
+            models.CheckConstraint(name="lease_positive", condition=Q(lease_seconds__gt=0)),
+            models.CheckConstraint(
+                name="vs_reference_needs_reference",
+                condition=~Q(pairing=PairingDesign.VS_REFERENCE) | Q(reference_model__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Comparison(models.Model):
+    """Two different responses to the same prompt, shown side by side inside a study.
+
+    The database holds both rules: ``response_a != response_b``, and a trigger (see
+    migration 0002) that refuses responses to any prompt other than ``prompt``.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons")
+    response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_a")
+    response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_b")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    is_gold = models.BooleanField(default=False, help_text="An attention check with a known better answer.")
+    gold_answer = models.CharField(max_length=1, blank=True, choices=[("a", "A"), ("b", "B")])
+    vote_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            models.CheckConstraint(name="comparison_responses_differ", condition=~Q(response_a=F("response_b"))),
+            models.UniqueConstraint(fields=["study", "response_a", "response_b"], name="unique_pair_per_study"),
+            models.CheckConstraint(name="gold_has_answer", condition=Q(is_gold=False) | Q(gold_answer__in=["a", "b"])),
+        ]
+        indexes = [models.Index(fields=["study", "vote_count"], name="comparison_fewest_votes")]
+
+    def __str__(self) -> str:
+        return f"Comparison {self.pk} ({self.study.slug})"
+
+
+class RaterPlatform(models.TextChoices):
+    ANONYMOUS = "anonymous", "Open link"
+    INVITE = "invite", "Invite"
+    PROLIFIC = "prolific", "Prolific"
+    MTURK = "mturk", "MTurk"
+
+
+class Rater(models.Model):
+    """A study participant. No Django account: identified by a session and an external id."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    platform = models.CharField(max_length=20, choices=RaterPlatform.choices, default=RaterPlatform.ANONYMOUS)
+    external_id = models.CharField(max_length=200, blank=True, help_text="PROLIFIC_PID or MTurk workerId.")
+    platform_study_id = models.CharField(max_length=200, blank=True)
+    platform_session_id = models.CharField(max_length=200, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    excluded = models.BooleanField(default=False, help_text="Votes kept, but left out of analysis.")
+    exclusion_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            # Returning with the same platform id resumes the same rater.
+            models.UniqueConstraint(
+                fields=["study", "platform", "external_id"],
+                condition=~Q(external_id=""),
+                name="one_rater_per_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rater {self.pk} ({self.platform})"
+
+
+class AssignmentStatus(models.TextChoices):
+    LEASED = "leased", "Leased"
+    VOTED = "voted", "Voted"
+    EXPIRED = "expired", "Expired"
+
+
+class Assignment(models.Model):
+    """One rater x one comparison: a lease with a deadline, and the order the rater saw."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    left_is_a = models.BooleanField(help_text="True when response A was shown on the left.")
+    status = models.CharField(max_length=20, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED)
+    leased_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A rater sees, and so votes on, a comparison at most once.
+            models.UniqueConstraint(fields=["rater", "comparison"], name="one_assignment_per_rater_comparison"),
+            models.CheckConstraint(name="lease_ends_after_start", condition=Q(lease_expires_at__gt=F("leased_at"))),
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="assignment_lease_expiry")]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk} ({self.status})"
+
+
+class Winner(models.TextChoices):
+    A = "a", "A is better"
+    B = "b", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+class VoteSource(models.TextChoices):
+    LIVE = "live", "Rated here"
+    IMPORTED = "imported", "Imported"
+
+
+class Vote(models.Model):
+    """A judgement on a comparison, in terms of its responses A and B (not left / right)."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
+    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="vote")
+    rater = models.ForeignKey(Rater, null=True, blank=True, on_delete=models.CASCADE, related_name="votes")
+    source = models.CharField(max_length=20, choices=VoteSource.choices, default=VoteSource.LIVE)
+    winner = models.CharField(max_length=20, choices=Winner.choices)
+    answers = models.JSONField(default=dict, blank=True, help_text="Answers to the study's follow-up questions.")
+    reason = models.TextField(blank=True)
+    seconds_on_page = models.FloatField(null=True, blank=True)
+    judge = models.CharField(max_length=200, blank=True, help_text="Imported votes: the judge's label.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rater", "comparison"], name="one_vote_per_rater_comparison"),
+            models.CheckConstraint(
+                name="live_vote_has_assignment",
+                condition=Q(source=VoteSource.IMPORTED) | (Q(assignment__isnull=False) & Q(rater__isnull=False)),
+            ),
+            models.CheckConstraint(
+                name="seconds_non_negative", condition=Q(seconds_on_page__isnull=True) | Q(seconds_on_page__gte=0)
+            ),
+        ]
+        indexes = [models.Index(fields=["comparison", "created_at"], name="vote_by_comparison")]
+
+    def __str__(self) -> str:
+        return f"Vote {self.pk}: {self.winner}"
