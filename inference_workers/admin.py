@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 
 from inference_workers.models import (
     BenchmarkItem,
@@ -15,6 +16,7 @@ from inference_workers.tasks import compute_style_features
 
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "display_name", "role", "kind", "status", "base_model_name", "parameter_count")
     list_filter = ("role", "kind", "status")
     search_fields = ("name", "display_name", "base_model_name")

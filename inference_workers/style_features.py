@@ -3,7 +3,8 @@
 Fenced code blocks are removed before anything else is counted, so code does not
 inflate length, headers or lists. Counted on the remaining markdown:
 
-- ``length_words``: whitespace-separated words; ``length_chars``: characters
+- ``length_words``: whitespace-separated tokens holding a letter or digit (markdown
+  markers such as ``#`` and ``-`` are not words); ``length_chars``: characters
 - ``n_headers``: lines starting with 1-6 ``#`` and a space
 - ``n_list_items``: lines starting with ``-``, ``*`` or ``+`` and a space, or ``1.`` / ``1)``
 - ``n_bold``: ``**text**`` or ``__text__`` spans
@@ -17,6 +18,7 @@ _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _HEADER = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+_WORDLIKE = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def style_features(text: str) -> StyleFeatures:
     n_code_blocks = len(_FENCE.findall(text))
     prose = _FENCE.sub("", text)
     return StyleFeatures(
-        length_words=len(prose.split()),
+        length_words=sum(1 for token in prose.split() if _WORDLIKE.search(token)),
         length_chars=len(prose.strip()),
         n_headers=len(_HEADER.findall(prose)),
         n_list_items=len(_LIST_ITEM.findall(prose)),

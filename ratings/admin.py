@@ -1,10 +1,12 @@
 from django.contrib import admin
+from django.db import models
 
 from ratings.models import Assignment, Comparison, Rater, Study, Vote
 
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("title", "slug", "status", "mode", "pairing", "votes_per_comparison", "created_at")
     list_filter = ("status", "mode", "recruitment")
     search_fields = ("title", "slug")

@@ -158,6 +158,7 @@ CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_TASK_ROUTES = {
     "inference_workers.tasks.generate_*": {"queue": "gpu"},
     "inference_workers.tasks.call_api_*": {"queue": "api"},

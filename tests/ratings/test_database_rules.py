@@ -1,0 +1,94 @@
+"""The database itself refuses comparisons, assignments and votes that break the study's rules."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from ratings.models import Comparison, Study, Vote, VoteSource, Winner
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def refused(write):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        write()
+
+
+def test_comparison_responses_must_differ():
+    c = factories.comparison_setup()
+    refused(
+        lambda: Comparison.objects.create(
+            study=c.study, prompt=c.prompt, response_a=c.response_a, response_b=c.response_a
+        )
+    )
+
+
+def test_comparison_responses_must_answer_its_prompt():
+    c = factories.comparison_setup()
+    other_prompt = factories.prompt(c.prompt.prompt_set)
+    other = factories.response(c.response_b.model, other_prompt, "Answer to another question.")
+    # Response B answers a different prompt than the comparison's.
+    refused(
+        lambda: Comparison.objects.create(study=c.study, prompt=c.prompt, response_a=c.response_a, response_b=other)
+    )
+    # Nor can an existing comparison be moved onto another prompt.
+    refused(lambda: Comparison.objects.filter(pk=c.pk).update(prompt=other_prompt))
+
+
+def test_one_vote_per_assignment():
+    c = factories.comparison_setup()
+    a = factories.assignment(c, factories.rater(c.study))
+    Vote.objects.create(comparison=c, assignment=a, rater=a.rater, winner=Winner.A)
+    refused(lambda: Vote.objects.create(comparison=c, assignment=a, rater=a.rater, winner=Winner.B))
+
+
+def test_a_rater_gets_a_comparison_at_most_once():
+    c = factories.comparison_setup()
+    r = factories.rater(c.study)
+    factories.assignment(c, r)
+    refused(lambda: factories.assignment(c, r))
+
+
+def test_a_rater_votes_at_most_once_per_comparison():
+    c = factories.comparison_setup()
+    r = factories.rater(c.study)
+    a = factories.assignment(c, r)
+    Vote.objects.create(comparison=c, assignment=a, rater=r, winner=Winner.TIE)
+    # Even through a second assignment row (were one to exist), the vote table refuses it.
+    refused(lambda: Vote.objects.create(comparison=c, rater=r, winner=Winner.A, source=VoteSource.IMPORTED))
+
+
+def test_live_vote_needs_an_assignment_but_imported_votes_do_not():
+    c = factories.comparison_setup()
+    refused(lambda: Vote.objects.create(comparison=c, winner=Winner.A, source=VoteSource.LIVE))
+    Vote.objects.create(comparison=c, winner=Winner.A, source=VoteSource.IMPORTED)
+    Vote.objects.create(comparison=c, winner=Winner.B, source=VoteSource.IMPORTED)
+    assert c.votes.count() == 2
+
+
+def test_gold_item_needs_its_expected_answer():
+    c = factories.comparison_setup()
+    refused(lambda: Comparison.objects.filter(pk=c.pk).update(is_gold=True))
+
+
+def test_study_settings_are_in_range():
+    c = factories.comparison_setup()
+    s = c.study
+    refused(lambda: Study.objects.filter(pk=s.pk).update(votes_per_comparison=0))
+    refused(lambda: Study.objects.filter(pk=s.pk).update(attention_check_rate=1.5))
+    refused(lambda: Study.objects.filter(pk=s.pk).update(pairing="vs_reference", reference_model=None))
+
+
+def test_returning_rater_is_one_row_per_platform_id():
+    c = factories.comparison_setup()
+    factories.rater(c.study, platform="prolific", external_id="5f1a")
+    refused(lambda: factories.rater(c.study, platform="prolific", external_id="5f1a"))
+    # Anonymous raters have no external id and are never merged.
+    factories.rater(c.study)
+    factories.rater(c.study)
+
+
+def test_lease_must_end_after_it_starts():
+    c = factories.comparison_setup()
+    a = factories.assignment(c, factories.rater(c.study))
+    refused(lambda: type(a).objects.filter(pk=a.pk).update(lease_expires_at=a.leased_at))
