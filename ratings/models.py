@@ -242,3 +242,25 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"Vote {self.pk}: {self.winner}"
+
+
+class AnalysisSnapshot(models.Model):
+    """Cached analysis results (leaderboards, matrices, agreement), computed by a Celery task.
+
+    Pages read the newest snapshot for a key and never compute on request.
+    """
+
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots")
+    key = models.CharField(max_length=200, help_text='What was computed, e.g. "leaderboard" or "leaderboard:trusted".')
+    payload = models.JSONField()
+    n_votes = models.PositiveIntegerField(default=0)
+    compute_seconds = models.FloatField(null=True, blank=True)
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-computed_at"]
+        get_latest_by = "computed_at"
+        indexes = [models.Index(fields=["study", "key", "-computed_at"], name="snapshot_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.computed_at:%Y-%m-%d %H:%M})"
