@@ -1,0 +1,1 @@
+"""Substance: factual-accuracy benchmarks (NQ-open, TruthfulQA) that stand beside preference ratings."""

@@ -1,0 +1,41 @@
+"""Multiple-choice scoring by a causal language model's own log-likelihoods (TruthfulQA MC1).
+
+    score(choice) = Σ_{t ∈ choice tokens} log p(x_t | context, x_<t)
+
+Each choice is scored as " " + choice after the context; the predicted answer is the
+choice with the highest score (MC1: correct when that is the one true answer).
+"""
+
+from collections.abc import Sequence
+
+import torch
+
+
+@torch.inference_mode()
+def choice_logprobs(model, tokenizer, context: str, choices: Sequence[str]) -> list[float]:
+    """The summed log-probability of each choice's tokens after ``context``, in one padded batch."""
+    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+    choice_ids = [tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
+    sequences = [context_ids + ids for ids in choice_ids]
+    width = max(len(s) for s in sequences)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.tensor(seq)
+        attention[row, : len(seq)] = 1
+    device = next(model.parameters()).device
+    logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    scores = []
+    start = len(context_ids)
+    for row, ids in enumerate(choice_ids):
+        # The token at position p is predicted by the logits at p - 1.
+        positions = torch.arange(start - 1, start - 1 + len(ids), device=device)
+        targets = torch.tensor(ids, device=device)
+        scores.append(float(logprobs[row, positions, targets].sum()))
+    return scores
+
+
+def mc1_prediction(scores: Sequence[float]) -> int:
+    return max(range(len(scores)), key=scores.__getitem__)
