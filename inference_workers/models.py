@@ -98,7 +98,14 @@ class LanguageModel(models.Model):
     @property
     def queue(self) -> str:
         """The Celery queue that serves this model's generation jobs."""
-        return "api" if self.kind == ModelKind.OPENAI_API else "gpu"
+        if self.kind == ModelKind.OPENAI_API:
+            return "api"
+        # Imported answers only need a file read: no GPU to hold up.
+        return "default" if self.kind == ModelKind.IMPORTED else "gpu"
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind in {ModelKind.HF_CHECKPOINT, ModelKind.GGUF, ModelKind.LORA}
 
 
 class PromptSet(models.Model):
@@ -206,6 +213,13 @@ class GenerationJob(models.Model):
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the model's own.")
+    cancel_requested = models.BooleanField(default=False, help_text="Checked by the worker between batches.")
+    eta_seconds = models.FloatField(null=True, blank=True)
+    # Written between batches; a running job whose heartbeat stops was lost with its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    api_requests = models.PositiveIntegerField(default=0)
+    api_retries = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -215,7 +229,12 @@ class GenerationJob(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(name="job_done_within_total", condition=Q(done__lte=F("total"))),
+            models.CheckConstraint(name="job_cost_non_negative", condition=Q(cost_usd__gte=0)),
         ]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
     def __str__(self) -> str:
         return f"{self.model} on {self.prompt_set} ({self.status})"
