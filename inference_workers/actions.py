@@ -1,11 +1,23 @@
 """State changes for models, prompts and responses. Views, tasks and commands call these."""
 
+import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from inference_workers.models import DecodingConfig, LanguageModel, Prompt, PromptSet, Response
+from inference_workers.models import (
+    DecodingConfig,
+    GenerationJob,
+    JobStatus,
+    LanguageModel,
+    ModelKind,
+    ModelStatus,
+    Prompt,
+    PromptSet,
+    Response,
+)
 from inference_workers.style_features import style_features
 
 STYLE_BATCH = 500
@@ -88,3 +100,133 @@ def do_import_outputs(model: LanguageModel, prompt_set: PromptSet, answers: dict
     with transaction.atomic():
         created = Response.objects.bulk_create(new)
     return [r.pk for r in created]
+
+
+# --- Registering models -------------------------------------------------------------------------
+
+
+def do_request_validation(model: LanguageModel) -> None:
+    """Mark the model pending and queue its validation once the current transaction commits."""
+    from inference_workers.tasks import validate_model
+
+    LanguageModel.objects.filter(pk=model.pk).update(status=ModelStatus.PENDING, status_message="")
+    model.status, model.status_message = ModelStatus.PENDING, ""
+    transaction.on_commit(lambda: validate_model.delay(model.pk))
+
+
+def do_validate_model(model_id: int) -> str:
+    """Check the model's files (or endpoint, or outputs file), then a smoke generation; ready or refused.
+
+    The status message says in plain words what passed, or why the model was refused.
+    """
+    from inference_workers import validation
+
+    model = LanguageModel.objects.select_related("base").get(pk=model_id)
+    LanguageModel.objects.filter(pk=model_id).update(status=ModelStatus.VALIDATING, status_message="")
+    ok, message = validation.validate(model)
+    status = ModelStatus.READY if ok else ModelStatus.REFUSED
+    LanguageModel.objects.filter(pk=model_id).update(status=status, status_message=message)
+    return status
+
+
+# --- Generation jobs ----------------------------------------------------------------------------
+
+
+class JobRefused(Exception):
+    """A job that cannot start; the message is shown to the researcher."""
+
+
+def decoding_config_for(**values) -> DecodingConfig:
+    """The decoding config with these values, created once and shared (its fingerprint is unique)."""
+    template = DecodingConfig(imported=False, **values)
+    config, _ = DecodingConfig.objects.get_or_create(
+        fingerprint=template.compute_fingerprint(),
+        defaults={f: getattr(template, f) for f in DecodingConfig.FINGERPRINT_FIELDS},
+    )
+    return config
+
+
+def do_queue_generation_job(job: GenerationJob) -> None:
+    """Send the job to its queue (after commit) under a fresh task id; older deliveries then step aside."""
+    from inference_workers import tasks
+
+    task = {
+        ModelKind.OPENAI_API: tasks.call_api_job,
+        ModelKind.IMPORTED: tasks.import_outputs_job,
+    }.get(job.model.kind, tasks.generate_local_job)
+    task_id = str(uuid.uuid4())
+    GenerationJob.objects.filter(pk=job.pk).update(celery_task_id=task_id)
+    job.celery_task_id = task_id
+    queue = job.queue or job.model.queue
+    transaction.on_commit(lambda: task.apply_async((job.pk,), task_id=task_id, queue=queue))
+
+
+def do_start_generation_job(
+    model: LanguageModel,
+    prompt_set: PromptSet,
+    decoding_config: DecodingConfig,
+    *,
+    user=None,
+    queue: str = "",
+) -> GenerationJob:
+    """Create a job for every prompt of the set the model has not answered under this config, and queue it."""
+    if model.status != ModelStatus.READY:
+        raise JobRefused(f"{model} is not ready ({model.get_status_display().lower()}).")
+    if model.kind == ModelKind.IMPORTED and not decoding_config.imported:
+        decoding_config = imported_decoding_config()
+    with transaction.atomic():
+        job = GenerationJob.objects.create(
+            model=model,
+            prompt_set=prompt_set,
+            decoding_config=decoding_config,
+            total=prompt_set.prompts.count(),
+            created_by=user,
+            queue=queue,
+        )
+        do_queue_generation_job(job)
+    return job
+
+
+def do_cancel_generation_job(job: GenerationJob) -> None:
+    """Ask the worker to stop after the current batch; a job still queued is cancelled at once."""
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            return
+        job.cancel_requested = True
+        fields = ["cancel_requested"]
+        if job.status == JobStatus.QUEUED:
+            job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
+            fields += ["status", "finished_at"]
+        job.save(update_fields=fields)
+
+
+def do_retry_generation_job(job: GenerationJob) -> GenerationJob:
+    """Queue a failed or cancelled job again; it answers only the prompts still unanswered."""
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().select_related("model").get(pk=job.pk)
+        if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
+            raise JobRefused("Only a failed or cancelled job can be retried.")
+        job.status, job.cancel_requested, job.error, job.finished_at = JobStatus.QUEUED, False, "", None
+        job.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
+        do_queue_generation_job(job)
+    return job
+
+
+def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:
+    """Queue again every running job whose heartbeat is older than ``stale_after_s`` (its worker died)."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    resumed = []
+    with transaction.atomic():
+        stalled = (
+            GenerationJob.objects.select_for_update()
+            .select_related("model")
+            .filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+            .order_by("pk")
+        )
+        for job in stalled:
+            job.status, job.heartbeat_at = JobStatus.QUEUED, timezone.now()
+            job.save(update_fields=["status", "heartbeat_at"])
+            do_queue_generation_job(job)
+            resumed.append(job.pk)
+    return resumed

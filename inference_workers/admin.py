@@ -1,6 +1,15 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 
+from inference_workers.actions import (
+    JobRefused,
+    do_cancel_generation_job,
+    do_queue_generation_job,
+    do_request_validation,
+    do_retry_generation_job,
+)
 from inference_workers.models import (
     BenchmarkItem,
     BenchmarkRun,
@@ -13,9 +22,51 @@ from inference_workers.models import (
 )
 from inference_workers.tasks import compute_style_features
 
+# Changing any of these means different weights or a different endpoint: validate again.
+VALIDATED_FIELDS = (
+    "kind",
+    "checkpoint",
+    "server_path",
+    "gguf_file",
+    "base",
+    "api_base_url",
+    "api_model_id",
+    "api_key_env",
+)
+
+
+class LanguageModelForm(forms.ModelForm):
+    class Meta:
+        model = LanguageModel
+        fields = (
+            "name",
+            "display_name",
+            "kind",
+            "role",
+            *VALIDATED_FIELDS[1:],
+            "prompt_price_per_mtok",
+            "completion_price_per_mtok",
+            "base_model_name",
+            "parameter_count",
+            "imitation_data_source",
+            "imitation_data_tokens",
+            "notes",
+        )
+
+    def clean_checkpoint(self):
+        upload = self.cleaned_data.get("checkpoint")
+        size = getattr(upload, "size", None)
+        if size is not None and size > settings.STYLEGAP_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is {size:,} bytes, over the upload limit of {settings.STYLEGAP_MAX_UPLOAD_BYTES:,} bytes."
+            )
+        return upload
+
 
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin):
+    form = LanguageModelForm
+    actions = ["validate_again"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "display_name", "role", "kind", "status", "base_model_name", "parameter_count")
     list_filter = ("role", "kind", "status")
@@ -55,6 +106,15 @@ class LanguageModelAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if not change or any(name in form.changed_data for name in VALIDATED_FIELDS):
+            do_request_validation(obj)
+            self.message_user(request, f"{obj} is being validated by a worker; reload to see the verdict.")
+
+    @admin.action(description="Validate again (in the worker)")
+    def validate_again(self, request, queryset):
+        for model in queryset:
+            do_request_validation(model)
+        self.message_user(request, f"Queued {queryset.count()} models for validation.", messages.INFO)
 
 
 class PromptInline(admin.TabularInline):
@@ -91,6 +151,7 @@ class DecodingConfigAdmin(admin.ModelAdmin):
 class GenerationJobAdmin(admin.ModelAdmin):
     list_display = ("model", "prompt_set", "status", "done", "total", "tokens_per_second", "created_at")
     list_filter = ("status",)
+    actions = ["cancel_jobs", "retry_jobs"]
     readonly_fields = (
         "status",
         "total",
@@ -98,12 +159,51 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "prompt_tokens",
         "completion_tokens",
         "tokens_per_second",
+        "eta_seconds",
         "cost_usd",
+        "api_requests",
+        "api_retries",
         "error",
         "celery_task_id",
+        "cancel_requested",
+        "heartbeat_at",
+        "created_by",
         "started_at",
         "finished_at",
     )
+
+    def get_readonly_fields(self, request, obj=None):
+        # What a job is (model, prompts, config) is fixed once it exists.
+        if obj is not None:
+            return (*self.readonly_fields, "model", "prompt_set", "decoding_config", "queue")
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        if obj.model.status != "ready":
+            self.message_user(request, f"{obj.model} is not ready; the job was saved but not queued.", messages.ERROR)
+            obj.status = "failed"
+            obj.error = "The model was not ready when the job was created."
+        obj.created_by = request.user
+        obj.total = obj.prompt_set.prompts.count()
+        super().save_model(request, obj, form, change)
+        if obj.status == "queued":
+            do_queue_generation_job(obj)
+
+    @admin.action(description="Cancel (after the current batch)")
+    def cancel_jobs(self, request, queryset):
+        for job in queryset:
+            do_cancel_generation_job(job)
+        self.message_user(request, "Cancel requested.", messages.INFO)
+
+    @admin.action(description="Retry (answers only what is missing)")
+    def retry_jobs(self, request, queryset):
+        for job in queryset:
+            try:
+                do_retry_generation_job(job)
+            except JobRefused as exc:
+                self.message_user(request, f"{job}: {exc}", messages.WARNING)
 
 
 @admin.register(Response)

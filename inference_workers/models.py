@@ -232,12 +232,12 @@ class GenerationJob(models.Model):
             models.CheckConstraint(name="job_cost_non_negative", condition=Q(cost_usd__gte=0)),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.model} on {self.prompt_set} ({self.status})"
+
     @property
     def is_finished(self) -> bool:
         return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
-
-    def __str__(self) -> str:
-        return f"{self.model} on {self.prompt_set} ({self.status})"
 
 
 class Response(models.Model):

@@ -1,11 +1,42 @@
-"""Celery wiring for the inference workers; the work itself lives in plain functions."""
+"""Celery wiring for the inference workers; the work itself lives in plain functions.
+
+Routes (webapp/settings.py): ``generate_*`` to the ``gpu`` queue, ``call_api_*`` to ``api``, the rest
+to ``default``. A job may name its own queue, which wins.
+"""
 
 from celery import shared_task
+from django.conf import settings
 
-from inference_workers.actions import do_compute_style_features
+from inference_workers import jobs
+from inference_workers.actions import do_compute_style_features, do_resume_stalled_jobs, do_validate_model
 
 
 @shared_task(name="inference_workers.tasks.compute_style_features")
 def compute_style_features(response_ids: list[int] | None = None, only_missing: bool = False) -> dict:
     updated = do_compute_style_features(response_ids, only_missing=only_missing)
     return {"updated": updated}
+
+
+@shared_task(name="inference_workers.tasks.validate_model")
+def validate_model(model_id: int) -> str:
+    return do_validate_model(model_id)
+
+
+@shared_task(bind=True, name="inference_workers.tasks.generate_local_job")
+def generate_local_job(self, job_id: int) -> str:
+    return jobs.run_job(job_id, self.request.id, jobs.local_work())
+
+
+@shared_task(bind=True, name="inference_workers.tasks.call_api_job")
+def call_api_job(self, job_id: int) -> str:
+    return jobs.run_job(job_id, self.request.id, jobs.api_work)
+
+
+@shared_task(bind=True, name="inference_workers.tasks.import_outputs_job")
+def import_outputs_job(self, job_id: int) -> str:
+    return jobs.run_job(job_id, self.request.id, jobs.import_work)
+
+
+@shared_task(name="inference_workers.tasks.resume_stalled_jobs")
+def resume_stalled_jobs() -> list[int]:
+    return do_resume_stalled_jobs(settings.STYLEGAP_JOB_STALE_AFTER_SECONDS)

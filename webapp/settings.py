@@ -171,6 +171,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
+    "resume-stalled-generation-jobs": {
+        "task": "inference_workers.tasks.resume_stalled_jobs",
+        "schedule": 300.0,
+    },
     "release-expired-leases": {
         "task": "ratings.tasks.release_expired_leases",
         "schedule": 60.0,
@@ -205,6 +209,18 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 STYLEGAP_MAX_UPLOAD_BYTES = env_int("STYLEGAP_MAX_UPLOAD_BYTES", 20 * 1024**3)
+# Checkpoint archives: unpacked bytes in all, unpacked/packed ratio, and member count (decompression bombs).
+STYLEGAP_MAX_UNPACKED_BYTES = env_int("STYLEGAP_MAX_UNPACKED_BYTES", 2 * STYLEGAP_MAX_UPLOAD_BYTES)
+STYLEGAP_MAX_UNPACK_RATIO = env_int("STYLEGAP_MAX_UNPACK_RATIO", 20)
+STYLEGAP_MAX_ARCHIVE_MEMBERS = env_int("STYLEGAP_MAX_ARCHIVE_MEMBERS", 10_000)
+# Generation workers: loaded models kept per worker process, prompts per batch, API requests in flight.
+STYLEGAP_MODEL_CACHE_SIZE = env_int("STYLEGAP_MODEL_CACHE_SIZE", 2)
+STYLEGAP_GENERATION_BATCH_SIZE = env_int("STYLEGAP_GENERATION_BATCH_SIZE", 32)
+STYLEGAP_API_CONCURRENCY = env_int("STYLEGAP_API_CONCURRENCY", 8)
+STYLEGAP_API_MAX_ATTEMPTS = env_int("STYLEGAP_API_MAX_ATTEMPTS", 6)
+STYLEGAP_API_BACKOFF_SECONDS = float(env_str("STYLEGAP_API_BACKOFF_SECONDS") or 1.0)
+# A running job whose heartbeat is older than this lost its worker and is queued again.
+STYLEGAP_JOB_STALE_AFTER_SECONDS = env_int("STYLEGAP_JOB_STALE_AFTER_SECONDS", 30 * 60)
 
 # --- Security -------------------------------------------------------------------
 # Behind HTTPS (production) cookies are secure and HSTS is on; the local demo on

@@ -1,0 +1,122 @@
+"""Proprietary models behind an OpenAI-compatible chat-completions endpoint.
+
+The key is read from the environment variable the model names, at call time, and is never
+stored or logged. Requests run in a bounded thread pool; a 429 or 5xx answer (or a dropped
+connection) is retried after ``Retry-After`` when the server sends one, else after
+``backoff_s * 2**attempt`` (capped at ``max_backoff_s``).
+"""
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+
+
+class ApiError(Exception):
+    """A request that failed for good; the message is safe to show (it never holds the key)."""
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    base_url: str
+    model_id: str
+    api_key_env: str = ""
+    timeout_s: float = 120.0
+    max_attempts: int = 6
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    retries: int
+
+
+def request_body(endpoint: ApiEndpoint, messages: list[dict], *, temperature, top_p, max_new_tokens, seed) -> dict:
+    return {
+        "model": endpoint.model_id,
+        "messages": messages,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_new_tokens,
+        "seed": seed,
+    }
+
+
+def _retry_after(headers, attempt: int, endpoint: ApiEndpoint) -> float:
+    raw = headers.get("Retry-After") if headers else None
+    if raw:
+        try:
+            return min(max(float(raw), 0.0), endpoint.max_backoff_s)
+        except ValueError:
+            pass
+    return min(endpoint.backoff_s * 2**attempt, endpoint.max_backoff_s)
+
+
+def chat_completion(endpoint: ApiEndpoint, body: dict, sleep=time.sleep) -> ApiAnswer:
+    """One chat completion, retried on 429/5xx and connection errors."""
+    url = endpoint.base_url.rstrip("/") + "/chat/completions"
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if endpoint.api_key_env:
+        key = os.environ.get(endpoint.api_key_env, "")
+        if not key:
+            raise ApiError(f"The environment variable {endpoint.api_key_env} is not set on the worker.")
+        headers["Authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode()
+    last = ""
+    for attempt in range(endpoint.max_attempts):
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310 - admin's URL
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=endpoint.timeout_s) as resp:  # noqa: S310
+                payload = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+            if exc.code not in RETRY_STATUSES:
+                raise ApiError(f"The API answered {last}: {exc.read(300).decode(errors='replace')}") from exc
+            sleep(_retry_after(exc.headers, attempt, endpoint))
+            continue
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            last = f"connection error ({getattr(exc, 'reason', exc)})"
+            sleep(_retry_after(None, attempt, endpoint))
+            continue
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        try:
+            text = payload["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ApiError("The API answer has no choices[0].message.content.") from exc
+        usage = payload.get("usage") or {}
+        return ApiAnswer(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            latency_ms=latency_ms,
+            retries=attempt,
+        )
+    raise ApiError(f"The API kept failing after {endpoint.max_attempts} attempts (last: {last}).")
+
+
+def chat_completions(endpoint: ApiEndpoint, bodies: list[dict], concurrency: int) -> list[ApiAnswer]:
+    """Many completions with at most ``concurrency`` in flight; answers in the order of ``bodies``."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(lambda body: chat_completion(endpoint, body), bodies))
+
+
+def cost_usd(prompt_tokens: int, completion_tokens: int, prompt_price, completion_price) -> Decimal:
+    """cost = prompt_tokens * prompt_price / 1e6 + completion_tokens * completion_price / 1e6 (prices per Mtok)."""
+    total = Decimal(0)
+    if prompt_price is not None:
+        total += Decimal(prompt_tokens) * Decimal(prompt_price) / Decimal(1_000_000)
+    if completion_price is not None:
+        total += Decimal(completion_tokens) * Decimal(completion_price) / Decimal(1_000_000)
+    return total.quantize(Decimal("0.000001"))
