@@ -1,20 +1,56 @@
 """State changes for studies and their comparisons. Views, tasks and commands call these."""
 
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from enum import StrEnum
 from itertools import combinations
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from inference_workers.models import Response
-from ratings.models import Assignment, AssignmentStatus, Comparison, PairingDesign, Study
+from inference_workers.actions import imported_decoding_config
+from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Response
+from ratings.assignment import lock_comparisons
+from ratings.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    PairingDesign,
+    Rater,
+    RaterPlatform,
+    Study,
+    Vote,
+    Winner,
+)
 
 
 def do_release_expired_leases(now=None) -> int:
     """Return leases past their deadline to the pool. Returns how many were released."""
     now = now or timezone.now()
-    return Assignment.objects.filter(status=AssignmentStatus.LEASED, lease_expires_at__lte=now).update(
-        status=AssignmentStatus.EXPIRED
-    )
+    with transaction.atomic():
+        # A lease whose vote is being written right now is skipped: that vote decides its fate.
+        expired = Assignment.objects.filter(status=AssignmentStatus.LEASED, lease_expires_at__lte=now)
+        return _release(list(expired.select_for_update(skip_locked=True).order_by("pk")))
+
+
+def do_pause(rater: Rater) -> int:
+    """The rater steps away: their open lease goes back to the pool now rather than at its deadline."""
+    with transaction.atomic():
+        held = Assignment.objects.filter(rater=rater, status=AssignmentStatus.LEASED)
+        return _release(list(held.select_for_update().order_by("pk")))
+
+
+def _release(assignments: list[Assignment]) -> int:
+    """Mark locked, leased assignments expired and give their claims back to their comparisons."""
+    if not assignments:
+        return 0
+    Assignment.objects.filter(pk__in=[a.pk for a in assignments]).update(status=AssignmentStatus.EXPIRED)
+    per_comparison = Counter(a.comparison_id for a in assignments)
+    for comparison in lock_comparisons(per_comparison):
+        Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") - per_comparison[comparison.pk])
+    return len(assignments)
 
 
 def do_create_comparisons(study: Study) -> int:
@@ -46,3 +82,216 @@ def do_create_comparisons(study: Study) -> int:
     with transaction.atomic():
         Comparison.objects.bulk_create(new)
     return len(new)
+
+
+# --- The rater's path ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Who is arriving at a study link, as the link's parameters say."""
+
+    platform: str
+    external_id: str = ""
+    platform_study_id: str = ""
+    platform_session_id: str = ""
+    platform_submit_to: str = ""
+
+
+def do_enter_study(study: Study, arrival: Arrival, remembered: Rater | None = None) -> Rater:
+    """The rater behind an arrival: the same platform id (or a remembered session) resumes, else a new one."""
+    platform_fields = {
+        "platform_study_id": arrival.platform_study_id,
+        "platform_session_id": arrival.platform_session_id,
+        "platform_submit_to": arrival.platform_submit_to,
+    }
+    if arrival.external_id:
+        rater, created = Rater.objects.get_or_create(
+            study=study, platform=arrival.platform, external_id=arrival.external_id, defaults=platform_fields
+        )
+        changed = {k: v for k, v in platform_fields.items() if v and getattr(rater, k) != v}
+        if not created and changed:
+            # A new MTurk assignment or Prolific session of the same person: submit to the latest one.
+            Rater.objects.filter(pk=rater.pk).update(**changed)
+            for k, v in changed.items():
+                setattr(rater, k, v)
+        return rater
+    if remembered is not None and remembered.study_id == study.pk:
+        return remembered
+    return Rater.objects.create(study=study, platform=arrival.platform)
+
+
+def do_invite_raters(study: Study, n: int) -> list[Rater]:
+    """n invite raters; each one's link carries its opaque token."""
+    return Rater.objects.bulk_create([Rater(study=study, platform=RaterPlatform.INVITE) for _ in range(n)])
+
+
+def do_consent(rater: Rater, now=None) -> None:
+    if rater.consented_at is None:
+        rater.consented_at = now or timezone.now()
+        Rater.objects.filter(pk=rater.pk, consented_at__isnull=True).update(consented_at=rater.consented_at)
+
+
+def do_complete(rater: Rater, now=None) -> None:
+    if rater.completed_at is None:
+        rater.completed_at = now or timezone.now()
+        Rater.objects.filter(pk=rater.pk, completed_at__isnull=True).update(completed_at=rater.completed_at)
+
+
+class VoteOutcome(StrEnum):
+    RECORDED = "recorded"
+    ALREADY_RECORDED = "already_recorded"
+    COMPARISON_FULL = "comparison_full"
+    TOO_SOON = "too_soon"
+    UNKNOWN_ASSIGNMENT = "unknown_assignment"
+
+
+SIDE_TO_WINNER = {True: {"left": Winner.A, "right": Winner.B}, False: {"left": Winner.B, "right": Winner.A}}
+CHOICES = ("left", "right", "tie", "both_bad")
+
+
+def side_to_answer(side: str, left_is_a: bool) -> str:
+    """A left / right choice (as shown) in terms of the comparison's A and B; tie and both_bad pass through."""
+    return SIDE_TO_WINNER[left_is_a].get(side, side)
+
+
+def do_record_vote(
+    rater: Rater, assignment_token: str, choice: str, answers=None, reason: str = "", now=None
+) -> VoteOutcome:
+    """Take a rater's vote on one of their assignments, once.
+
+    ``choice`` is what the rater clicked (left, right, tie, both_bad); the vote stores it as A / B.
+    A second submission of the same assignment records nothing (ALREADY_RECORDED). A vote whose
+    lease already returned to the pool is still taken when the comparison is short of k (or is gold),
+    else refused (COMPARISON_FULL). The comparison's vote and claim counts change in the same transaction.
+    """
+    if choice not in CHOICES:
+        raise ValueError(f"unknown choice {choice!r}")
+    now = now or timezone.now()
+    study = rater.study
+    with transaction.atomic():
+        assignment = Assignment.objects.select_for_update().filter(token=assignment_token, rater=rater).first()
+        if assignment is None:
+            return VoteOutcome.UNKNOWN_ASSIGNMENT
+        if assignment.status == AssignmentStatus.VOTED:
+            return VoteOutcome.ALREADY_RECORDED
+        seconds = max(0.0, (now - assignment.leased_at).total_seconds())
+        if seconds < study.min_seconds_on_page:
+            return VoteOutcome.TOO_SOON
+        (comparison,) = lock_comparisons([assignment.comparison_id])
+        reclaim = 0
+        if assignment.status == AssignmentStatus.EXPIRED:
+            if not comparison.is_gold and comparison.claim_count >= study.votes_per_comparison:
+                return VoteOutcome.COMPARISON_FULL
+            reclaim = 1
+        Vote.objects.create(
+            comparison=comparison,
+            assignment=assignment,
+            rater=rater,
+            winner=side_to_answer(choice, assignment.left_is_a),
+            answers={
+                key: side_to_answer(value, assignment.left_is_a) for key, value in (answers or {}).items() if value
+            },
+            reason=reason.strip()[:5000],
+            seconds_on_page=seconds,
+        )
+        Comparison.objects.filter(pk=comparison.pk).update(
+            vote_count=F("vote_count") + 1, claim_count=F("claim_count") + reclaim
+        )
+        Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.VOTED)
+    return VoteOutcome.RECORDED
+
+
+# --- Attention checks ---------------------------------------------------------------------
+
+ATTENTION_CHECK_MODEL = "attention-check"
+
+
+def attention_check_model() -> LanguageModel:
+    """The imported "model" whose answers are off-topic on purpose; like every model, never named to raters."""
+    model, _ = LanguageModel.objects.get_or_create(
+        name=ATTENTION_CHECK_MODEL,
+        defaults={
+            "display_name": "Attention check (off-topic answers)",
+            "kind": ModelKind.IMPORTED,
+            "role": ModelRole.BASE,
+            "status": ModelStatus.READY,
+            "notes": "Each answer is another question's answer, shown against a good one as an attention check.",
+        },
+    )
+    return model
+
+
+def do_create_attention_checks(study: Study, n: int) -> int:
+    """Add up to n gold comparisons: a good answer against an obviously off-topic one.
+
+    The good answer is the reference model's (else the study's first model's). The off-topic
+    answer is the same model's answer to another prompt, preferably of another category, stored
+    as the attention-check model's Response to this prompt. Gold answer: A (the good one); the
+    rater sees left / right drawn at random as for every comparison. Returns how many were added.
+    """
+    good_model = study.reference_model or study.language_models.order_by("pk").first()
+    if good_model is None:
+        return 0
+    answers = list(
+        Response.objects.filter(model=good_model, prompt__prompt_set=study.prompt_set)
+        .select_related("prompt")
+        .order_by("prompt_id", "pk")
+    )
+    by_prompt = {}
+    for r in answers:
+        by_prompt.setdefault(r.prompt_id, r)
+    answers = list(by_prompt.values())
+    if len(answers) < 2:
+        return 0
+    used = set(study.comparisons.filter(is_gold=True).values_list("prompt_id", flat=True))
+    candidates = [r for r in answers if r.prompt_id not in used]
+    chosen = secrets.SystemRandom().sample(candidates, min(n, len(candidates)))
+    checker = attention_check_model()
+    config = imported_decoding_config()
+    created = 0
+    with transaction.atomic():
+        for good in chosen:
+            # Half-way round the list lands far away, then prefer another category.
+            start = answers.index(good) + len(answers) // 2
+            ring = answers[start:] + answers[:start]
+            other = next((r for r in ring if r.prompt.category != good.prompt.category), None)
+            other = other or next(r for r in ring if r.prompt_id != good.prompt_id)
+            off_topic, _ = Response.objects.get_or_create(
+                model=checker, prompt=good.prompt, decoding_config=config, defaults={"text": other.text}
+            )
+            Comparison.objects.create(
+                study=study, prompt=good.prompt, response_a=good, response_b=off_topic, is_gold=True, gold_answer="a"
+            )
+            created += 1
+    return created
+
+
+# --- Quality control ---------------------------------------------------------------------------
+
+
+def do_exclude_rater(rater: Rater, reason: str) -> None:
+    """Leave a rater's votes out of analysis; the votes themselves stay."""
+    Rater.objects.filter(pk=rater.pk).update(excluded=True, exclusion_reason=reason[:300], exclusion_overridden=False)
+
+
+def do_reinstate_rater(rater: Rater) -> None:
+    """Undo an exclusion; the automatic rules will not exclude this rater again."""
+    Rater.objects.filter(pk=rater.pk).update(excluded=False, exclusion_reason="", exclusion_overridden=True)
+
+
+def do_apply_exclusion_rules(study: Study) -> int:
+    """Exclude every rater a study rule fires on, except those a researcher reinstated. Returns how many."""
+    from ratings.quality import exclusion_reason, study_quality
+
+    excluded = 0
+    candidates = {r.pk: r for r in study.raters.filter(excluded=False, exclusion_overridden=False)}
+    for quality in study_quality(study):
+        rater = candidates.get(quality.rater_id)
+        if rater is None:
+            continue
+        reason = exclusion_reason(quality, study.exclude_after_failed_checks, study.exclude_below_median_seconds)
+        if reason:
+            do_exclude_rater(rater, reason)
+            excluded += 1
+    return excluded

@@ -22,7 +22,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ("pk", "study", "prompt", "is_gold", "vote_count")
+    list_display = ("pk", "study", "prompt", "is_gold", "vote_count", "claim_count")
     list_filter = ("study", "is_gold")
     raw_id_fields = ("prompt", "response_a", "response_b")
     list_select_related = ("study", "prompt", "prompt__prompt_set")
@@ -30,7 +30,9 @@ class ComparisonAdmin(admin.ModelAdmin):
 
 @admin.register(Rater)
 class RaterAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("pk", "study", "platform", "external_id", "consented_at", "completed_at", "excluded")
+    list_editable = ("excluded",)
     list_filter = ("study", "platform", "excluded")
     search_fields = ("external_id",)
     readonly_fields = ("token",)

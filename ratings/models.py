@@ -21,6 +21,10 @@ def new_completion_code() -> str:
     return secrets.token_hex(4).upper()
 
 
+def new_shuffle_key() -> int:
+    return secrets.randbelow(2**31)
+
+
 class StudyStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     OPEN = "open", "Open"
@@ -78,6 +82,13 @@ class Study(models.Model):
     qualification_items = models.PositiveSmallIntegerField(default=0)
     lease_seconds = models.PositiveIntegerField(default=600)
     min_seconds_on_page = models.PositiveIntegerField(default=0)
+    # Quality rules (ratings/quality.py): a rater is excluded when either one fires; 0 turns a rule off.
+    exclude_after_failed_checks = models.PositiveSmallIntegerField(
+        default=2, help_text="Exclude a rater after this many failed attention checks (0: never)."
+    )
+    exclude_below_median_seconds = models.FloatField(
+        default=0, help_text="Exclude a rater whose median seconds per vote is below this (0: never)."
+    )
     imported = models.BooleanField(default=False, help_text="Votes imported from elsewhere; not rated here.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -117,6 +128,10 @@ class Comparison(models.Model):
     is_gold = models.BooleanField(default=False, help_text="An attention check with a known better answer.")
     gold_answer = models.CharField(max_length=1, blank=True, choices=[("a", "A"), ("b", "B")])
     vote_count = models.PositiveIntegerField(default=0)
+    # Live votes plus live leases: what counts against the study's votes per comparison (k).
+    claim_count = models.PositiveIntegerField(default=0)
+    # Random tie-break among equally claimed comparisons, so prompts and model pairs interleave.
+    shuffle_key = models.IntegerField(default=new_shuffle_key, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -126,7 +141,11 @@ class Comparison(models.Model):
             models.UniqueConstraint(fields=["study", "response_a", "response_b"], name="unique_pair_per_study"),
             models.CheckConstraint(name="gold_has_answer", condition=Q(is_gold=False) | Q(gold_answer__in=["a", "b"])),
         ]
-        indexes = [models.Index(fields=["study", "vote_count"], name="comparison_fewest_votes")]
+        indexes = [
+            models.Index(fields=["study", "vote_count"], name="comparison_fewest_votes"),
+            # The next-comparison queue (ratings/assignment.py) walks this index in order.
+            models.Index(fields=["study", "is_gold", "claim_count", "shuffle_key"], name="comparison_queue"),
+        ]
 
     def __str__(self) -> str:
         return f"Comparison {self.pk} ({self.study.slug})"
@@ -148,10 +167,14 @@ class Rater(models.Model):
     external_id = models.CharField(max_length=200, blank=True, help_text="PROLIFIC_PID or MTurk workerId.")
     platform_study_id = models.CharField(max_length=200, blank=True)
     platform_session_id = models.CharField(max_length=200, blank=True)
+    # MTurk only: where the completion form posts (turkSubmitTo, checked against MTurk's hosts).
+    platform_submit_to = models.URLField(blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     excluded = models.BooleanField(default=False, help_text="Votes kept, but left out of analysis.")
     exclusion_reason = models.CharField(max_length=300, blank=True)
+    # A researcher undid an exclusion: the automatic rules leave this rater alone from now on.
+    exclusion_overridden = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

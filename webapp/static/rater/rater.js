@@ -1,0 +1,36 @@
+// Keyboard shortcuts (A, B, T, X), a guard against double submission, and the minimum reading time.
+(function () {
+  "use strict";
+  var form = document.getElementById("vote-form");
+  if (!form) return;
+  var buttons = Array.prototype.slice.call(form.querySelectorAll("button[data-key]"));
+  var waitMs = parseInt(form.getAttribute("data-wait-ms") || "0", 10);
+  if (waitMs > 0) {
+    var note = document.getElementById("wait-note");
+    buttons.forEach(function (b) { b.disabled = true; });
+    note.hidden = false;
+    setTimeout(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+      note.hidden = true;
+    }, waitMs);
+  }
+  form.addEventListener("submit", function (event) {
+    if (form.getAttribute("data-sent")) { event.preventDefault(); return; }
+    form.setAttribute("data-sent", "1");
+    // After the form data is built, so the clicked button's value still goes with it.
+    setTimeout(function () { buttons.forEach(function (b) { b.disabled = true; }); }, 0);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    var target = event.target;
+    if (target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"))) return;
+    var key = (event.key || "").toLowerCase();
+    for (var i = 0; i < buttons.length; i++) {
+      if (buttons[i].getAttribute("data-key") === key) {
+        event.preventDefault();
+        if (!buttons[i].disabled) buttons[i].click();
+        return;
+      }
+    }
+  });
+})();
