@@ -1,0 +1,517 @@
+"""From the database to arrays to snapshot payloads: the glue between votes and ratings/stats.
+
+``study_votes`` reads a study's votes (excluded raters left out; imported votes, which have no
+rater, kept) into a ``VoteTable``; ``analyse`` turns a table into the JSON payload that the
+dashboard, the downloads and the API read from an ``AnalysisSnapshot``; ``do_compute_snapshots``
+stores it. Nothing here runs on a page request.
+"""
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count
+
+from inference_workers.models import BenchmarkRun
+from inference_workers.style_features import style_features
+from ratings.battles import STYLE_COLUMNS
+from ratings.models import AnalysisSnapshot, Study, Vote, VoteSource, Winner
+from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
+from ratings.stats.bradley_terry import bradley_terry
+from ratings.stats.position import left_share
+from ratings.stats.reliability import dawid_skene
+from ratings.stats.style_control import STYLE_FEATURES, fit_style_controlled, normalized_style_differences
+from ratings.stats.win_rates import (
+    battle_counts,
+    predicted_win_matrix,
+    win_fraction_matrix,
+    win_rate_against,
+    win_rates,
+)
+
+OUTCOME = {Winner.A: 1.0, Winner.B: 0.0, Winner.TIE: 0.5, Winner.BOTH_BAD: 0.5}
+LABELS = {Winner.A: 0, Winner.B: 1, Winner.TIE: 2, Winner.BOTH_BAD: 2}
+BOOTSTRAP_ROUNDS = 100
+BOOTSTRAP_SEED = 0
+TRUSTED_ACCURACY = 0.5
+# Substance benchmarks in order of preference for the style-vs-substance chart.
+SUBSTANCE_ORDER = ("nq_open", "truthfulqa_mc1", "truthfulqa_gen")
+SNAPSHOT_KEYS = ("analysis", "analysis:trusted")
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    display_name: str
+    role: str = ""
+    parameter_count: int | None = None
+    imitation_data_tokens: int | None = None
+
+
+@dataclass
+class VoteTable:
+    """One row per vote, as arrays; model columns index ``models``."""
+
+    models: list[ModelInfo]
+    model_a: np.ndarray
+    model_b: np.ndarray
+    outcome: np.ndarray
+    style_a: np.ndarray | None = None
+    style_b: np.ndarray | None = None
+    winner: list[str] = field(default_factory=list)
+    comparison: np.ndarray | None = None
+    category: list[str] = field(default_factory=list)
+    rater: np.ndarray | None = None  # -1 for imported votes
+    left_is_a: np.ndarray | None = None
+    day: list[str] = field(default_factory=list)
+    answers: list[dict] = field(default_factory=list)
+
+    @property
+    def n_votes(self) -> int:
+        return len(self.outcome)
+
+    def subset(self, keep: np.ndarray) -> "VoteTable":
+        idx = np.nonzero(keep)[0]
+
+        def pick(values):
+            if values is None:
+                return None
+            if isinstance(values, list):
+                return [values[i] for i in idx] if values else values
+            return values[idx]
+
+        return VoteTable(
+            self.models,
+            self.model_a[idx],
+            self.model_b[idx],
+            self.outcome[idx],
+            pick(self.style_a),
+            pick(self.style_b),
+            pick(self.winner),
+            pick(self.comparison),
+            pick(self.category),
+            pick(self.rater),
+            pick(self.left_is_a),
+            pick(self.day),
+            pick(self.answers),
+        )
+
+
+def _style(row: dict, side: str) -> list[int] | None:
+    values = [row[f"comparison__response_{side}__{c}"] for c in STYLE_COLUMNS]
+    if all(v is not None for v in values):
+        return values
+    text = row[f"comparison__response_{side}__text"]
+    if not text:
+        return None
+    # Not stored yet: count them here (pure, cheap) rather than leave the vote out.
+    features = style_features(text).as_dict()
+    return [features[c] for c in STYLE_COLUMNS]
+
+
+def study_votes(study: Study) -> VoteTable:
+    """The study's votes for analysis: excluded raters' votes left out, imported votes kept."""
+    columns = [
+        "winner",
+        "answers",
+        "created_at",
+        "source",
+        "rater_id",
+        "comparison_id",
+        "assignment__left_is_a",
+        "comparison__prompt__category",
+        "comparison__response_a__model_id",
+        "comparison__response_b__model_id",
+        "comparison__response_a__text",
+        "comparison__response_b__text",
+    ] + [f"comparison__response_{side}__{c}" for side in "ab" for c in STYLE_COLUMNS]
+    rows = list(
+        Vote.objects.filter(comparison__study=study).exclude(rater__excluded=True).order_by("pk").values(*columns)
+    )
+    model_ids = sorted(
+        {r["comparison__response_a__model_id"] for r in rows} | {r["comparison__response_b__model_id"] for r in rows}
+    )
+    lookup = {m.pk: m for m in study.language_models.model.objects.filter(pk__in=model_ids)}
+    models = [
+        ModelInfo(
+            lookup[pk].name,
+            str(lookup[pk]),
+            lookup[pk].role,
+            lookup[pk].parameter_count,
+            lookup[pk].imitation_data_tokens,
+        )
+        for pk in model_ids
+    ]
+    index = {pk: i for i, pk in enumerate(model_ids)}
+    styles = [(_style(r, "a"), _style(r, "b")) for r in rows]
+    with_style = bool(rows) and all(sa is not None and sb is not None for sa, sb in styles)
+    return VoteTable(
+        models=models,
+        model_a=np.array([index[r["comparison__response_a__model_id"]] for r in rows], dtype=np.int64),
+        model_b=np.array([index[r["comparison__response_b__model_id"]] for r in rows], dtype=np.int64),
+        outcome=np.array([OUTCOME[r["winner"]] for r in rows], dtype=np.float64),
+        style_a=np.array([s[0] for s in styles], dtype=np.float64) if with_style else None,
+        style_b=np.array([s[1] for s in styles], dtype=np.float64) if with_style else None,
+        winner=[r["winner"] for r in rows],
+        comparison=np.array([r["comparison_id"] for r in rows], dtype=np.int64),
+        category=[r["comparison__prompt__category"] or "(none)" for r in rows],
+        rater=np.array([r["rater_id"] or -1 for r in rows], dtype=np.int64),
+        # Imported battles show model_a first (the clean-battle convention), so A was on the left.
+        left_is_a=np.array(
+            [
+                True
+                if r["source"] == VoteSource.IMPORTED or r["assignment__left_is_a"] is None
+                else r["assignment__left_is_a"]
+                for r in rows
+            ],
+            dtype=bool,
+        ),
+        day=[r["created_at"].date().isoformat() for r in rows],
+        answers=[r["answers"] or {} for r in rows],
+    )
+
+
+def _num(x) -> float | None:
+    """JSON-safe float: NaN becomes null."""
+    x = float(x)
+    return None if np.isnan(x) else round(x, 6)
+
+
+def leaderboard(
+    table: VoteTable,
+    reference: int | None = None,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict:
+    """Raw ratings (bootstrap 95% intervals) beside style-controlled ones (sandwich 95% intervals).
+
+    Rows carry the issue's fixed keys (model, rating, ci, votes, win_rate, style_controlled) plus
+    display_name, role, rank, style_rank and rank_change (positive: the model climbs with style held equal).
+    """
+    k = len(table.models)
+    if table.n_votes == 0:
+        return {"n_votes": 0, "models": [], "style_coefficients": None}
+    raw = bradley_terry(
+        table.model_a, table.model_b, table.outcome, k, reference, interval="bootstrap", rounds=rounds, seed=seed
+    )
+    rates = win_rates(table.model_a, table.model_b, table.outcome, k)
+    votes = battle_counts(table.model_a, table.model_b, k)
+    controlled = None
+    if table.style_a is not None and table.style_b is not None:
+        z = normalized_style_differences(table.style_a, table.style_b)
+        controlled = fit_style_controlled(table.model_a, table.model_b, table.outcome, z, k, reference)
+    raw_rank = raw.rank
+    style_rank = (
+        1 + (controlled.lower[None, :] > controlled.upper[:, None]).sum(axis=1) if controlled is not None else None
+    )
+    rows = []
+    for i in np.argsort(-raw.rating, kind="stable"):
+        info = table.models[i]
+        row = {
+            "model": info.name,
+            "rating": round(float(raw.rating[i]), 2),
+            "ci": [round(float(raw.lower[i]), 2), round(float(raw.upper[i]), 2)],
+            "votes": int(votes[i]),
+            "win_rate": _num(rates[i]),
+            "style_controlled": None,
+            "display_name": info.display_name,
+            "role": info.role,
+            "rank": int(raw_rank[i]),
+            "style_rank": None,
+            "rank_change": None,
+        }
+        if controlled is not None:
+            row["style_controlled"] = {
+                "rating": round(float(controlled.rating[i]), 2),
+                "ci": [round(float(controlled.lower[i]), 2), round(float(controlled.upper[i]), 2)],
+            }
+            row["style_rank"] = int(style_rank[i])
+            row["rank_change"] = int(raw_rank[i] - style_rank[i])
+        rows.append(row)
+    result = {
+        "n_votes": table.n_votes,
+        "models": rows,
+        "style_coefficients": None,
+        "style_coefficient_ci": None,
+        "interval": {
+            "raw": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles",
+            "style_controlled": "sandwich (Hessian-based)",
+        },
+        "reference": table.models[reference].name if reference is not None else None,
+    }
+    if controlled is not None:
+        result["style_coefficients"] = {
+            name: round(float(c), 6) for name, c in zip(STYLE_FEATURES, controlled.coefficients, strict=True)
+        }
+        result["style_coefficient_ci"] = {
+            name: [round(float(lo), 6), round(float(hi), 6)]
+            for name, lo, hi in zip(
+                STYLE_FEATURES, controlled.coefficient_lower, controlled.coefficient_upper, strict=True
+            )
+        }
+    return result
+
+
+LEADERBOARD_ROW_KEYS = ("model", "rating", "ci", "votes", "win_rate", "style_controlled")
+
+
+def leaderboard_json(board: dict) -> dict:
+    """The issue's fixed leaderboard shape, for the command, the downloads and the API."""
+    return {
+        "n_votes": board["n_votes"],
+        "models": [{k: row[k] for k in LEADERBOARD_ROW_KEYS} for row in board["models"]],
+        "style_coefficients": board["style_coefficients"],
+    }
+
+
+def substance_scores(model_names: list[str]) -> dict[str, dict]:
+    """Each model's latest finished substance score, in SUBSTANCE_ORDER preference."""
+    runs = (
+        BenchmarkRun.objects.filter(model__name__in=model_names, accuracy__isnull=False)
+        .select_related("model")
+        .order_by("-created_at")
+    )
+    best: dict[str, dict] = {}
+    for run in runs:
+        rank = SUBSTANCE_ORDER.index(run.benchmark) if run.benchmark in SUBSTANCE_ORDER else len(SUBSTANCE_ORDER)
+        current = best.get(run.model.name)
+        if current is None or rank < current["_rank"]:
+            best[run.model.name] = {
+                "_rank": rank,
+                "benchmark": run.benchmark,
+                "benchmark_label": run.get_benchmark_display(),
+                "accuracy": run.accuracy,
+                "n_items": run.n_items,
+                "published": run.published,
+            }
+    for value in best.values():
+        value.pop("_rank")
+    return best
+
+
+def against_reference(table: VoteTable, reference: int | None, substance: dict[str, dict]) -> list[dict]:
+    rows = []
+    for i, info in enumerate(table.models):
+        row = {
+            "model": info.name,
+            "display_name": info.display_name,
+            "role": info.role,
+            "parameter_count": info.parameter_count,
+            "imitation_data_tokens": info.imitation_data_tokens,
+            "battles": 0,
+            "win_rate": None,
+            "ci": None,
+            "equal_or_better": None,
+            "substance": substance.get(info.name),
+            "is_reference": i == reference,
+        }
+        if reference is not None and i != reference:
+            wr = win_rate_against(table.model_a, table.model_b, table.outcome, i, reference)
+            row.update(
+                battles=wr.battles,
+                win_rate=_num(wr.win_rate),
+                ci=[_num(wr.lower), _num(wr.upper)] if wr.battles else None,
+                equal_or_better=_num(wr.equal_or_better),
+            )
+        rows.append(row)
+    return rows
+
+
+def win_matrix(table: VoteTable, ratings_by_model: dict[str, float]) -> dict:
+    k = len(table.models)
+    observed = win_fraction_matrix(table.model_a, table.model_b, table.outcome, k)
+    order = sorted(range(k), key=lambda i: -ratings_by_model.get(table.models[i].name, 0))
+    predicted = predicted_win_matrix(np.array([ratings_by_model.get(m.name, 1000.0) for m in table.models]))
+    size = k * k
+    pairs = table.model_a * k + table.model_b
+    battles = np.bincount(pairs, minlength=size) + np.bincount(table.model_b * k + table.model_a, minlength=size)
+    battles = battles.reshape(k, k)
+    return {
+        "models": [table.models[i].name for i in order],
+        "observed": [[_num(observed[i, j]) if i != j else None for j in order] for i in order],
+        "predicted": [[_num(predicted[i, j]) if i != j else None for j in order] for i in order],
+        "battles": [[int(battles[i, j]) for j in order] for i in order],
+    }
+
+
+def timeline(table: VoteTable) -> list[dict]:
+    counts = Counter(table.day)
+    total = 0
+    out = []
+    for day in sorted(counts):
+        total += counts[day]
+        out.append({"date": day, "votes": counts[day], "cumulative": total})
+    return out
+
+
+def categories(table: VoteTable) -> list[dict]:
+    out = []
+    k = len(table.models)
+    labels = np.array(table.category)
+    for name in sorted(set(table.category)):
+        sub = table.subset(labels == name)
+        present = np.unique(np.concatenate([sub.model_a, sub.model_b]))
+        remap = -np.ones(k, dtype=np.int64)
+        remap[present] = np.arange(len(present))
+        fit = bradley_terry(remap[sub.model_a], remap[sub.model_b], sub.outcome, len(present))
+        rates = win_rates(sub.model_a, sub.model_b, sub.outcome, k)
+        votes = battle_counts(sub.model_a, sub.model_b, k)
+        rows = [
+            {
+                "model": table.models[m].name,
+                "rating": round(float(fit.rating[j]), 2),
+                "ci": [round(float(fit.lower[j]), 2), round(float(fit.upper[j]), 2)],
+                "win_rate": _num(rates[m]),
+                "votes": int(votes[m]),
+            }
+            for j, m in enumerate(present)
+        ]
+        rows.sort(key=lambda r: -r["rating"])
+        out.append({"category": name, "n_votes": sub.n_votes, "models": rows})
+    return out
+
+
+def agreement(table: VoteTable, questions: list[dict]) -> dict:
+    """Krippendorff's alpha over comparisons (units) for the main choice and each follow-up question."""
+
+    def alpha(units: list[int], values: list[str]) -> dict:
+        counts = value_counts(np.array(units), np.array(values)) if units else np.zeros((0, 0))
+        multi = int((counts.sum(axis=1) >= 2).sum()) if len(units) else 0
+        return {
+            "alpha": _num(krippendorff_alpha_nominal(counts)) if multi else None,
+            "units": multi,
+            "judgements": int(counts[counts.sum(axis=1) >= 2].sum()) if multi else 0,
+        }
+
+    main = alpha(list(table.comparison), table.winner)
+    per_question = []
+    for q in questions:
+        key = q.get("key")
+        pairs = [(c, a[key]) for c, a in zip(table.comparison, table.answers, strict=True) if a.get(key)]
+        result = alpha([c for c, _ in pairs], [str(v) for _, v in pairs])
+        per_question.append({"key": key, "text": q.get("text", key), **result})
+    return {"choice": main, "questions": per_question}
+
+
+def rater_quality(table: VoteTable, threshold: float = TRUSTED_ACCURACY) -> dict:
+    """Dawid-Skene accuracy and left share per rater (live votes only: imported votes have no rater)."""
+    live = table.rater >= 0
+    if not live.any():
+        return {"raters": [], "note": "No live raters: imported votes carry no rater identity.", "threshold": threshold}
+    rater_ids = np.unique(table.rater[live])
+    r_index = {r: i for i, r in enumerate(rater_ids)}
+    comps = np.unique(table.comparison[live])
+    c_index = {c: i for i, c in enumerate(comps)}
+    idx = np.nonzero(live)[0]
+    fit = dawid_skene(
+        np.array([c_index[table.comparison[i]] for i in idx]),
+        np.array([r_index[table.rater[i]] for i in idx]),
+        np.array([LABELS[table.winner[i]] for i in idx]),
+        3,
+    )
+    rows = []
+    for r, i in r_index.items():
+        mine = idx[table.rater[idx] == r]
+        decisive = [j for j in mine if table.winner[j] in (Winner.A, Winner.B)]
+        left_won = np.array([(table.winner[j] == Winner.A) == table.left_is_a[j] for j in decisive], dtype=bool)
+        share = left_share(left_won)
+        rows.append(
+            {
+                "rater": int(r),
+                "votes": int(len(mine)),
+                "accuracy": _num(fit.accuracy[i]),
+                "trusted": bool(fit.accuracy[i] >= threshold),
+                "left_share": _num(share.left_share),
+                "decisive": share.decisive,
+            }
+        )
+    rows.sort(key=lambda row: -(row["accuracy"] or 0))
+    return {"raters": rows, "note": "", "threshold": threshold}
+
+
+def position_bias(table: VoteTable) -> dict:
+    decisive = np.array([w in (Winner.A, Winner.B) for w in table.winner], dtype=bool)
+    if not decisive.any():
+        return {"decisive": 0, "left_share": None, "ci": None}
+    is_a = np.array(table.winner)[decisive] == Winner.A
+    share = left_share(is_a == table.left_is_a[decisive])
+    return {
+        "decisive": share.decisive,
+        "left_share": _num(share.left_share),
+        "ci": [_num(share.lower), _num(share.upper)],
+    }
+
+
+def analyse(table: VoteTable, reference_name: str | None = None, questions: list[dict] | None = None) -> dict:
+    """Everything the dashboard shows, as one JSON-safe payload."""
+    names = [m.name for m in table.models]
+    reference = names.index(reference_name) if reference_name in names else None
+    board = leaderboard(table, reference=None)
+    ratings = {row["model"]: row["rating"] for row in board["models"]}
+    substance = substance_scores(names)
+    payload = {
+        "n_votes": table.n_votes,
+        "leaderboard": board,
+        "reference": reference_name if reference is not None else None,
+        "against_reference": against_reference(table, reference, substance),
+        "substance_available": bool(substance),
+        "categories": categories(table) if table.n_votes else [],
+        "timeline": timeline(table),
+        "agreement": agreement(table, questions or []) if table.n_votes else None,
+        "position": position_bias(table) if table.n_votes else None,
+        "raters": rater_quality(table) if table.n_votes else {"raters": [], "note": "No votes yet."},
+        "imported_votes": int((table.rater < 0).sum()) if table.rater is not None else 0,
+    }
+    payload["win_matrix"] = win_matrix(table, ratings) if table.n_votes else None
+    return payload
+
+
+def trusted_subset(table: VoteTable, threshold: float = TRUSTED_ACCURACY) -> VoteTable:
+    """Votes of raters whose Dawid-Skene accuracy reaches the threshold, plus imported votes."""
+    quality = rater_quality(table, threshold)
+    trusted = {row["rater"] for row in quality["raters"] if row["trusted"]}
+    keep = np.array([r < 0 or int(r) in trusted for r in table.rater], dtype=bool)
+    return table.subset(keep)
+
+
+def do_compute_snapshots(study: Study) -> list[AnalysisSnapshot]:
+    """Compute and store the study's analysis (all raters, and trusted raters only)."""
+    snapshots = []
+    total = Vote.objects.filter(comparison__study=study).count()
+    table = study_votes(study)
+    reference = study.reference_model.name if study.reference_model_id else None
+    variants = {"analysis": table, "analysis:trusted": trusted_subset(table) if table.n_votes else table}
+    results = {}
+    for key, subset in variants.items():
+        t0 = time.perf_counter()
+        payload = analyse(subset, reference, study.follow_up_questions or [])
+        payload["variant"] = "trusted raters only" if key.endswith(":trusted") else "all raters (excluded left out)"
+        payload["n_votes_total"] = total
+        results[key] = (payload, subset.n_votes, time.perf_counter() - t0)
+    with transaction.atomic():
+        for key, (payload, n_votes, seconds) in results.items():
+            snapshots.append(
+                AnalysisSnapshot.objects.create(
+                    study=study, key=key, payload=payload, n_votes=n_votes, compute_seconds=seconds
+                )
+            )
+    return snapshots
+
+
+def latest_snapshot(study: Study, key: str = "analysis") -> AnalysisSnapshot | None:
+    return AnalysisSnapshot.objects.filter(study=study, key=key).order_by("-computed_at", "-pk").first()
+
+
+def studies_needing_snapshots() -> list[Study]:
+    """Studies whose vote count differs from their newest snapshot's (or that have none)."""
+    counts = dict(
+        Vote.objects.values("comparison__study_id").annotate(n=Count("id")).values_list("comparison__study_id", "n")
+    )
+    out = []
+    for study in Study.objects.filter(pk__in=counts):
+        snap = latest_snapshot(study)
+        if snap is None or snap.payload.get("n_votes_total", snap.n_votes) != counts[study.pk]:
+            out.append(study)
+    return out

@@ -1,0 +1,43 @@
+"""Import battles (Chatbot Arena clean-battle JSONL) into a study, all or nothing."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ratings.battles import BattleFormatError, do_import_battles, read_battles
+from ratings.vicuna80_votes import VOTES_STUDY_SLUG, load_vicuna80_votes
+
+
+class Command(BaseCommand):
+    help = (
+        "Import battles in the Chatbot Arena clean-battle convention into the study SLUG (created when missing), "
+        "with their models, prompts and answers. A malformed line aborts the whole import. "
+        "--vicuna80 loads the shipped Vicuna-80 human votes as a study instead."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", metavar="SLUG")
+        parser.add_argument("file", nargs="?", metavar="FILE")
+        parser.add_argument(
+            "--vicuna80", action="store_true", help=f"Load data/vicuna80/votes.jsonl ({VOTES_STUDY_SLUG})."
+        )
+
+    def handle(self, *args, study: str | None, file: str | None, vicuna80: bool, **options):
+        if vicuna80:
+            loaded = load_vicuna80_votes()
+            n = "already there" if loaded.imported is None else f"{loaded.imported.votes} votes imported"
+            self.stdout.write(f"Study {loaded.study.slug}: {n}.")
+            return
+        if not study or not file:
+            raise CommandError("give --study SLUG and FILE (or --vicuna80)")
+        try:
+            with open(file, encoding="utf-8") as fh:
+                result = do_import_battles(study, read_battles(fh))
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror}") from exc
+        except BattleFormatError as exc:
+            raise CommandError(f"{file}: {exc}; nothing was imported") from exc
+        named = f" ({', '.join(result.new_models)})" if result.new_models else ""
+        self.stdout.write(
+            f"Study {result.study.slug}: {result.votes} votes, {len(result.new_models)} new models{named}, "
+            f"{result.new_prompts} new prompts, {result.new_responses} new answers, "
+            f"{result.new_comparisons} new comparisons."
+        )

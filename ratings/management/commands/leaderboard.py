@@ -1,0 +1,78 @@
+"""Print a leaderboard: Bradley-Terry ratings with intervals, raw and style-controlled."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ratings.analysis import ModelInfo, VoteTable, leaderboard, leaderboard_json, study_votes, trusted_subset
+from ratings.battles import BattleFormatError, battles_to_arrays, read_battles
+from ratings.models import Study
+
+
+def table_from_battles(path: str) -> VoteTable:
+    with open(path, encoding="utf-8") as fh:
+        arrays = battles_to_arrays(read_battles(fh))
+    return VoteTable(
+        models=[ModelInfo(name, name) for name in arrays.models],
+        model_a=arrays.model_a,
+        model_b=arrays.model_b,
+        outcome=arrays.outcome,
+        style_a=arrays.style_a,
+        style_b=arrays.style_b,
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Bradley-Terry ratings on the Elo scale (mean 1000) with 95% bootstrap intervals, and style-controlled "
+        "ratings when the answers' texts are known, from a study's votes or a clean-battle file."
+    )
+
+    def add_arguments(self, parser):
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--study", metavar="SLUG")
+        source.add_argument("--battles", metavar="FILE")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        parser.add_argument("--trusted", action="store_true", help="Only raters Dawid-Skene rates as reliable.")
+        parser.add_argument("--rounds", type=int, default=100, help="Bootstrap rounds (default 100).")
+
+    def handle(self, *args, study, battles, json: bool, trusted: bool, rounds: int, **options):
+        if study:
+            found = Study.objects.filter(slug=study).first()
+            if found is None:
+                raise CommandError(f"no study {study!r}")
+            table = study_votes(found)
+            if trusted:
+                table = trusted_subset(table)
+        else:
+            try:
+                table = table_from_battles(battles)
+            except OSError as exc:
+                raise CommandError(f"cannot read {battles}: {exc.strerror}") from exc
+            except BattleFormatError as exc:
+                raise CommandError(f"{battles}: {exc}") from exc
+        board = leaderboard(table, rounds=rounds)
+        if json:
+            self.stdout.write(_dumps(leaderboard_json(board)))
+            return
+        self.stdout.write(f"{board['n_votes']} votes")
+        self.stdout.write(
+            f"{'rank':>4}  {'model':<24} {'rating':>8} {'95% CI':>17} {'votes':>7} {'win rate':>8}  style-controlled"
+        )
+        for row in board["models"]:
+            sc = row["style_controlled"]
+            style = (
+                f"{sc['rating']:.0f} [{sc['ci'][0]:.0f}, {sc['ci'][1]:.0f}] ({row['rank_change']:+d})" if sc else "-"
+            )
+            lo, hi = row["ci"]
+            self.stdout.write(
+                f"{row['rank']:>4}  {row['model']:<24} {row['rating']:>8.1f} [{lo:>6.1f}, {hi:>6.1f}]"
+                f" {row['votes']:>7} {row['win_rate']:>8.3f}  {style}"
+            )
+        if board["style_coefficients"]:
+            coefs = ", ".join(f"{k} {v:+.3f}" for k, v in board["style_coefficients"].items())
+            self.stdout.write(f"style coefficients (log-odds per unit of normalised difference): {coefs}")
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, indent=2)
