@@ -8,3 +8,25 @@ from ratings.actions import do_release_expired_leases
 @shared_task(name="ratings.tasks.release_expired_leases")
 def release_expired_leases() -> dict:
     return {"released": do_release_expired_leases()}
+
+
+# --- Analysis snapshots (issue 5) ---------------------------------------------------
+
+
+@shared_task(name="ratings.tasks.compute_analysis_snapshots")
+def compute_analysis_snapshots(study_id: int) -> dict:
+    from ratings.analysis import do_compute_snapshots
+    from ratings.models import Study
+
+    snaps = do_compute_snapshots(Study.objects.get(pk=study_id))
+    return {"study": study_id, "snapshots": [s.pk for s in snaps], "n_votes": snaps[0].n_votes}
+
+
+@shared_task(name="ratings.tasks.refresh_analysis_snapshots")
+def refresh_analysis_snapshots() -> dict:
+    from ratings.analysis import do_compute_snapshots, studies_needing_snapshots
+
+    studies = studies_needing_snapshots()
+    for study in studies:
+        do_compute_snapshots(study)
+    return {"refreshed": [s.slug for s in studies]}

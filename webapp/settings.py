@@ -80,6 +80,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_results",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "inference_workers",
     "ratings",
 ]
@@ -179,8 +182,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ratings.tasks.release_expired_leases",
         "schedule": 60.0,
     },
+    # Recomputes only studies whose vote count changed since their newest snapshot.
+    "refresh-analysis-snapshots": {
+        "task": "ratings.tasks.refresh_analysis_snapshots",
+        "schedule": 300.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Research API ----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["ratings.api.IsResearcher"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "stylegap research API",
+    "DESCRIPTION": "Studies, leaderboards and analysis snapshots, for researchers (token auth).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["ratings.api.IsResearcher"],
+}
 
 # --- Auth -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
