@@ -9,21 +9,14 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ratings.analysis import latest_snapshot, leaderboard_json
 from ratings.models import Study
-from ratings.roles import is_researcher
 
 TRUSTED = OpenApiParameter("trusted", bool, description="Only raters that Dawid-Skene rates as reliable.")
 NO_SNAPSHOT = "No analysis snapshot yet: POST to this study's snapshots/ to compute one."
-
-
-class IsResearcher(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return is_researcher(request.user)
 
 
 class StudySerializer(serializers.ModelSerializer):
