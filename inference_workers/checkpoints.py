@@ -110,7 +110,8 @@ def _unpack_zip(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise CheckpointRefused(f"The archive holds a symbolic link ({info.filename!r}); refused.")
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # Zips written without Unix attributes carry permission bits but no file type: those are files.
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise CheckpointRefused(f"The archive holds a special file ({info.filename!r}); refused.")
         declared = sum(i.file_size for i in infos)
         if declared > budget:

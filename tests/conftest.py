@@ -30,10 +30,12 @@ def database_url(db: dict) -> str:
 
 
 class WorkerProcess:
-    """A `celery worker` child process consuming every queue, with its log in test-artifacts/."""
+    """A `celery worker` child process (every queue unless told), with its log in test-artifacts/."""
 
-    def __init__(self, db_url: str):
+    def __init__(self, db_url: str, queues: str = "default,gpu,api", env: dict | None = None):
         self.db_url = db_url
+        self.queues = queues
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
         self.name = ""
 
@@ -41,7 +43,7 @@ class WorkerProcess:
         from webapp.celery import app
 
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-        env = {**os.environ, "DATABASE_URL": self.db_url, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "DATABASE_URL": self.db_url, "PYTHONUNBUFFERED": "1", **self.extra_env}
         ARTIFACTS.mkdir(exist_ok=True)
         log = open(ARTIFACTS / "worker.log", "a")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
@@ -53,7 +55,7 @@ class WorkerProcess:
                 "webapp",
                 "worker",
                 "-Q",
-                "default,gpu,api",
+                self.queues,
                 "--concurrency",
                 "1",
                 "--pool",

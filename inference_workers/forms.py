@@ -1,0 +1,18 @@
+from django import forms
+
+from inference_workers.models import LanguageModel, PromptSet
+
+
+class StartJobsForm(forms.Form):
+    models = forms.ModelMultipleChoiceField(queryset=LanguageModel.objects.all())
+    prompt_set = forms.ModelChoiceField(queryset=PromptSet.objects.all())
+    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.7)
+    top_p = forms.FloatField(min_value=0.01, max_value=1, initial=0.9)
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=8192, initial=512)
+    seed = forms.IntegerField(initial=0)
+    system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    chat_template = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def decoding_values(self) -> dict:
+        keys = ("temperature", "top_p", "max_new_tokens", "seed", "system_prompt", "chat_template")
+        return {k: self.cleaned_data[k] for k in keys}

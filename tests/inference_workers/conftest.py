@@ -1,0 +1,70 @@
+"""Checkpoints built on the spot: a tiny random-weights Llama (safetensors + SmolLM2's tokenizer), a LoRA over it."""
+
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+# The session worker inherits the environment at start: the API key a test model names must be there.
+TEST_API_KEY_ENV = "STYLEGAP_TEST_API_KEY"
+os.environ.setdefault(TEST_API_KEY_ENV, "sk-test-not-a-real-key")
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
+    from transformers import AutoTokenizer
+
+    from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
+
+    folder = tmp_path_factory.mktemp("smollm2-tokenizer")
+    AutoTokenizer.from_pretrained(str(smollm2_folder()), gguf_file=SMOLLM2_GGUF).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
+    """A 2-layer Llama with hidden size 32 and random weights, saved as safetensors with a tokenizer."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    for item in smollm2_tokenizer_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_dir(tmp_path_factory, tiny_llama_dir) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaForCausalLM
+
+    base = LlamaForCausalLM.from_pretrained(tiny_llama_dir)
+    adapter = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    folder = tmp_path_factory.mktemp("tiny-lora")
+    adapter.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def zip_folder(folder: Path, archive: Path, top: str = "checkpoint") -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{top}/{path.relative_to(folder)}")
+    return archive
