@@ -7,6 +7,7 @@ POST .../snapshots/ asks the worker to compute new ones.
 
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -61,7 +62,7 @@ class StudyLeaderboard(APIView):
 
 
 class StudyAnalysis(APIView):
-    @extend_schema(parameters=[TRUSTED], responses={200: serializers.DictField()})
+    @extend_schema(parameters=[TRUSTED], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, slug):
         study = get_object_or_404(Study, slug=slug)
         snap = latest_snapshot(study, _snapshot_key(request))

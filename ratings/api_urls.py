@@ -8,7 +8,7 @@ from ratings import api
 app_name = "api"
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(urlconf="ratings.api_urls"), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("studies/", api.StudyList.as_view(), name="study-list"),
     path("studies/<slug:slug>/leaderboard/", api.StudyLeaderboard.as_view(), name="leaderboard"),
     path("studies/<slug:slug>/analysis/", api.StudyAnalysis.as_view(), name="analysis"),

@@ -1,0 +1,262 @@
+"""Server-side SVG charts for the research dashboards: no JavaScript, no CDN.
+
+Every function takes plain numbers from a snapshot payload and returns escaped SVG markup; the
+templates put a table with the same numbers beside each chart. Names are escaped: model names
+come from uploads and imports.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+ROLE_COLOURS = {"imitation": "#d9480f", "proprietary": "#1a56db", "base": "#2b8a3e"}
+MUTED = "#5f6368"
+GRID = "#e3e6ea"
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    return mark_safe(  # noqa: S308 - every piece of text below went through escape()
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]."""
+    if hi <= lo:
+        hi = lo + 1
+    raw = (hi - lo) / n
+    step = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 2.5, 5, 10):
+        if raw <= step * mult:
+            step *= mult
+            break
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _fmt(v: float) -> str:
+    if abs(v) >= 1e9:
+        return f"{v / 1e9:g}B"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:g}M"
+    if abs(v) >= 1e3 and v == int(v):
+        return f"{v:g}"
+    return f"{v:.3g}"
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    label: str
+    raw: tuple[float, float, float]  # rating, lower, upper
+    controlled: tuple[float, float, float] | None
+
+
+def interval_chart(rows: Sequence[IntervalRow], title: str) -> SafeString:
+    """Each model's rating with its 95% interval: raw (filled circle) and style-controlled (open diamond)."""
+    left, right, row_h, top = 170, 30, 26, 30
+    width = 760
+    height = top + row_h * len(rows) + 40
+    values = [v for r in rows for v in r.raw[1:]] + [v for r in rows if r.controlled for v in r.controlled[1:]]
+    lo, hi = (min(values), max(values)) if values else (900.0, 1100.0)
+    pad = (hi - lo) * 0.05 or 10
+    lo, hi = lo - pad, hi + pad
+
+    def x(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * (width - left - right)
+
+    body = []
+    for t in _ticks(lo, hi):
+        body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top - 8}" y2="{height - 30}" stroke="{GRID}"/>')
+        body.append(f'<text x="{x(t):.1f}" y="{height - 14}" text-anchor="middle" {FONT} fill="{MUTED}">{t:g}</text>')
+    for i, r in enumerate(rows):
+        y = top + i * row_h + row_h / 2
+        body.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{escape(r.label)}</text>')
+        rating, rlo, rhi = r.raw
+        body.append(f'<line x1="{x(rlo):.1f}" x2="{x(rhi):.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" stroke="#1a56db"/>')
+        body.append(f'<circle cx="{x(rating):.1f}" cy="{y - 4:.1f}" r="4" fill="#1a56db"/>')
+        if r.controlled:
+            c, clo, chi = r.controlled
+            yc = y + 5
+            body.append(f'<line x1="{x(clo):.1f}" x2="{x(chi):.1f}" y1="{yc:.1f}" y2="{yc:.1f}" stroke="#d9480f"/>')
+            body.append(
+                f'<path d="M{x(c):.1f},{yc - 5:.1f} l5,5 l-5,5 l-5,-5 z" fill="#fff" '
+                'stroke="#d9480f" stroke-width="1.5"/>'
+            )
+    body.append(f'<circle cx="{left}" cy="12" r="4" fill="#1a56db"/>')
+    body.append(f'<text x="{left + 8}" y="16" {FONT}>raw rating, 95% interval</text>')
+    body.append(f'<path d="M{left + 200},7 l5,5 l-5,5 l-5,-5 z" fill="#fff" stroke="#d9480f" stroke-width="1.5"/>')
+    body.append(f'<text x="{left + 210}" y="16" {FONT}>style-controlled, 95% interval</text>')
+    return _svg(width, height, title, body)
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str
+    x: float
+    y: float
+    role: str = ""
+    y_lower: float | None = None
+    y_upper: float | None = None
+    series: str = ""
+
+
+def scatter_chart(
+    points: Sequence[Point],
+    title: str,
+    x_label: str,
+    y_label: str,
+    *,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    diagonal: bool = False,
+    log_x: bool = False,
+    series_shapes: dict[str, str] | None = None,
+) -> SafeString:
+    """Points coloured by role (imitation / proprietary / base), with optional y intervals and the y = x diagonal."""
+    width, height, left, right, top, bottom = 640, 420, 60, 150, 20, 50
+    tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    xs = [tx(p.x) for p in points]
+    ys = [v for p in points for v in (p.y, p.y_lower, p.y_upper) if v is not None]
+    x_lo, x_hi = x_range or ((min(xs), max(xs)) if xs else (0.0, 1.0))
+    y_lo, y_hi = y_range or ((min(ys), max(ys)) if ys else (0.0, 1.0))
+    if x_range is None:
+        pad = (x_hi - x_lo) * 0.1 or 0.5
+        x_lo, x_hi = x_lo - pad, x_hi + pad
+
+    def sx(v: float) -> float:
+        return left + (v - x_lo) / (x_hi - x_lo) * (width - left - right)
+
+    def sy(v: float) -> float:
+        return height - bottom - (v - y_lo) / (y_hi - y_lo) * (height - top - bottom)
+
+    body = []
+    for t in _ticks(x_lo, x_hi):
+        label = _fmt(10**t) if log_x else _fmt(t)
+        body.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top}" y2="{height - bottom}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{sx(t):.1f}" y="{height - bottom + 16}" text-anchor="middle" {FONT} fill="{MUTED}">'
+            f"{escape(label)}</text>"
+        )
+    for t in _ticks(y_lo, y_hi):
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" {FONT} fill="{MUTED}">{_fmt(t)}</text>'
+        )
+    if diagonal:
+        lo, hi = max(x_lo, y_lo), min(x_hi, y_hi)
+        body.append(
+            f'<line x1="{sx(lo):.1f}" y1="{sy(lo):.1f}" x2="{sx(hi):.1f}" y2="{sy(hi):.1f}" '
+            f'stroke="{MUTED}" stroke-dasharray="5,4"/>'
+        )
+        body.append(
+            f'<text x="{sx(hi) - 4:.1f}" y="{sy(hi) + 14:.1f}" text-anchor="end" {FONT} fill="{MUTED}">y = x</text>'
+        )
+    shapes = series_shapes or {}
+    for p, px in zip(points, xs, strict=True):
+        colour = ROLE_COLOURS.get(p.role, MUTED)
+        cx, cy = sx(px), sy(p.y)
+        if p.y_lower is not None and p.y_upper is not None:
+            body.append(
+                f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{sy(p.y_lower):.1f}" y2="{sy(p.y_upper):.1f}" '
+                f'stroke="{colour}" opacity="0.6"/>'
+            )
+        if shapes.get(p.series) == "square":
+            body.append(f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="{colour}"/>')
+        else:
+            body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>')
+        body.append(f'<text x="{cx + 7:.1f}" y="{cy - 6:.1f}" {FONT}>{escape(p.label)}</text>')
+    body.append(
+        f'<text x="{(left + width - right) / 2:.1f}" y="{height - 12}" text-anchor="middle" {FONT}>'
+        f"{escape(x_label)}</text>"
+    )
+    body.append(
+        f'<text transform="translate(14,{(top + height - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" {FONT}>'
+        f"{escape(y_label)}</text>"
+    )
+    legend_y = top + 10
+    for role in sorted({p.role for p in points if p.role}):
+        colour = ROLE_COLOURS.get(role, MUTED)
+        body.append(f'<circle cx="{width - right + 20}" cy="{legend_y}" r="5" fill="{colour}"/>')
+        body.append(f'<text x="{width - right + 30}" y="{legend_y + 4}" {FONT}>{escape(role)}</text>')
+        legend_y += 18
+    for series, shape in shapes.items():
+        mark = (
+            f'<rect x="{width - right + 16}" y="{legend_y - 4}" width="8" height="8" fill="{MUTED}"/>'
+            if shape == "square"
+            else f'<circle cx="{width - right + 20}" cy="{legend_y}" r="5" fill="{MUTED}"/>'
+        )
+        body.append(mark + f'<text x="{width - right + 30}" y="{legend_y + 4}" {FONT}>{escape(series)}</text>')
+        legend_y += 18
+    return _svg(width, height, title, body)
+
+
+def heatmap(labels: Sequence[str], values: Sequence[Sequence[float | None]], title: str) -> SafeString:
+    """Cell (i, j): model i's share against model j, blue above 0.5 and red below; blank where they never met."""
+    n = len(labels)
+    cell, left, top = 44, 150, 130
+    width, height = left + cell * n + 20, top + cell * n + 20
+    body = []
+    for j, label in enumerate(labels):
+        x = left + j * cell + cell / 2
+        body.append(f'<text transform="translate({x:.1f},{top - 6}) rotate(-50)" {FONT}>{escape(label)}</text>')
+    for i, label in enumerate(labels):
+        y = top + i * cell
+        body.append(f'<text x="{left - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end" {FONT}>{escape(label)}</text>')
+        for j in range(n):
+            v = values[i][j]
+            x = left + j * cell
+            if v is None:
+                body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="#f6f7f9" stroke="#fff"/>')
+                continue
+            strength = min(abs(v - 0.5) * 2, 1)
+            rgb = (26, 86, 219) if v >= 0.5 else (201, 42, 42)
+            fill = "#{:02x}{:02x}{:02x}".format(*(round(255 - (255 - c) * strength * 0.85) for c in rgb))
+            text_colour = "#fff" if strength > 0.6 else "#1d1d1f"
+            body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" stroke="#fff"/>')
+            body.append(
+                f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" {FONT} '
+                f'fill="{text_colour}">{v:.2f}</text>'
+            )
+    return _svg(width, height, title, body)
+
+
+def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, y_label: str) -> SafeString:
+    """Vertical bars, one per label (e.g. votes per day)."""
+    width, height, left, bottom, top = 640, 260, 60, 60, 20
+    n = max(len(values), 1)
+    top_value = max(values) if values else 1
+    ticks = _ticks(0, top_value)
+    y_hi = max(ticks[-1], top_value)
+    bar_w = (width - left - 20) / n
+
+    def sy(v: float) -> float:
+        return height - bottom - v / y_hi * (height - top - bottom)
+
+    body = []
+    for t in ticks:
+        body.append(f'<line x1="{left}" x2="{width - 20}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="{GRID}"/>')
+        body.append(f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" {FONT} fill="{MUTED}">{t:g}</text>')
+    step = max(1, math.ceil(n / 12))
+    for i, (label, v) in enumerate(zip(labels, values, strict=True)):
+        x = left + i * bar_w
+        body.append(
+            f'<rect x="{x + bar_w * 0.1:.1f}" y="{sy(v):.1f}" width="{bar_w * 0.8:.1f}" '
+            f'height="{sy(0) - sy(v):.1f}" fill="#1a56db"/>'
+        )
+        if i % step == 0:
+            body.append(
+                f'<text transform="translate({x + bar_w / 2:.1f},{height - bottom + 14}) rotate(30)" {FONT} '
+                f'fill="{MUTED}">{escape(label)}</text>'
+            )
+    body.append(
+        f'<text transform="translate(14,{(top + height - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" {FONT}>'
+        f"{escape(y_label)}</text>"
+    )
+    return _svg(width, height, title, body)
