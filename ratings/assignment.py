@@ -14,12 +14,14 @@ Queue order for a rater in a study (``lease_next_comparison``):
    - has ``claim_count < k`` (claims = live votes + live leases, so a leased-but-unvoted
      comparison counts against k until its lease expires),
    - and is not row-locked by another rater's lease right now (SKIP LOCKED),
-   with the fewest claims first, ties broken by the comparison's random ``shuffle_key``.
-   Fewest-first keeps every comparison's vote count within one of every other's at all times,
-   so prompts and model pairs stay balanced however early a study is stopped; the random
-   tie-break interleaves prompts and pairs instead of walking them in creation order.
-   The scan walks the index (study, is_gold, claim_count, shuffle_key) and stops at the first
-   hit, so its cost does not grow with the number of open comparisons.
+   with the fewest claims first; among those, the first ``shuffle_key`` (a random number fixed
+   per comparison) at or after a random start drawn for this lease, wrapping round to the
+   lowest. Fewest-first keeps every comparison's vote count within one of every other's at all
+   times, so prompts and model pairs stay balanced however early a study is stopped; the random
+   start gives each rater a different order (no shared order effects) and spreads concurrent
+   raters over the queue instead of having them all skip the same locked head row.
+   Every step is a range scan of the index (study, is_gold, claim_count, shuffle_key) that
+   stops at its first hit, so its cost does not grow with the number of open comparisons.
 5. Nothing left: ``None`` (the "no more work" page).
 
 Left / right is drawn per assignment with ``secrets`` and stored on it.
@@ -60,6 +62,17 @@ def open_comparisons(study: Study, rater: Rater) -> QuerySet[Comparison]:
         .filter(~Exists(seen))
         .order_by("claim_count", "shuffle_key")
     )
+
+
+def next_open_comparison(study: Study, rater: Rater) -> Comparison | None:
+    """Step 4 of the queue order: lock and return the next open comparison, or None."""
+    queue = open_comparisons(study, rater)
+    fewest = queue.values_list("claim_count", flat=True).first()
+    if fewest is None:
+        return None
+    start = secrets.randbelow(2**31)
+    at_start = queue.filter(claim_count=fewest, shuffle_key__gte=start)
+    return at_start.select_for_update(skip_locked=True).first() or queue.select_for_update(skip_locked=True).first()
 
 
 def unseen_gold(study: Study, rater: Rater) -> QuerySet[Comparison]:
@@ -110,7 +123,7 @@ def lease_next_comparison(rater: Rater, now: datetime | None = None) -> Assignme
         if gold_is_due(study, rater, n_voted):
             comparison = unseen_gold(study, rater).select_for_update(skip_locked=True).first()
         if comparison is None:
-            comparison = open_comparisons(study, rater).select_for_update(skip_locked=True).first()
+            comparison = next_open_comparison(study, rater)
         if comparison is None:
             return None
         Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") + 1)

@@ -157,3 +157,18 @@ def test_expired_leases_go_back_through_the_beat_task(settings):
     )
     assert release_expired_leases() == {"released": 1}
     assert Comparison.objects.get().claim_count == 0
+
+
+def test_each_rater_walks_the_comparisons_in_a_different_order():
+    study = rating_study(n_prompts=10, votes_per_comparison=5, comparisons_per_rater=10)
+    orders = []
+    for _ in range(3):
+        rater = factories.rater(study)
+        order = []
+        while (lease := lease_next_comparison(rater)) is not None:
+            order.append(lease.comparison_id)
+            do_record_vote(rater, lease.token, "tie")
+        orders.append(tuple(order))
+    assert all(sorted(o) == sorted(orders[0]) for o in orders)
+    # Three raters in one shared order of ten: probability (1 / 10!) ** 2.
+    assert len(set(orders)) > 1
