@@ -41,6 +41,17 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """log10 of the round values 1, 2, 5 x 10^k inside [10^lo, 10^hi]."""
+    out = []
+    for k in range(math.floor(lo), math.ceil(hi) + 1):
+        for m in (1, 2, 5):
+            v = math.log10(m) + k
+            if lo <= v <= hi:
+                out.append(v)
+    return out
+
+
 def _fmt(v: float) -> str:
     if abs(v) >= 1e9:
         return f"{v / 1e9:g}B"
@@ -137,7 +148,7 @@ def scatter_chart(
         return height - bottom - (v - y_lo) / (y_hi - y_lo) * (height - top - bottom)
 
     body = []
-    for t in _ticks(x_lo, x_hi):
+    for t in _log_ticks(x_lo, x_hi) if log_x else _ticks(x_lo, x_hi):
         label = _fmt(10**t) if log_x else _fmt(t)
         body.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top}" y2="{height - bottom}" stroke="{GRID}"/>')
         body.append(

@@ -1,0 +1,53 @@
+"""Headless Chromium screenshots of every dashboard page with the Vicuna-80 votes loaded."""
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from ratings.analysis import do_compute_snapshots
+from ratings.vicuna80_votes import load_vicuna80_votes
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+PAGES = ("overview", "substance", "matrix", "activity", "raters")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+def test_screenshots_of_the_dashboard_pages(live_server, researcher_client):
+    from playwright.sync_api import sync_playwright
+
+    study = load_vicuna80_votes().study
+    do_compute_snapshots(study)
+    session = researcher_client.cookies["sessionid"].value
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        # No page may fetch anything from outside the site (no CDN).
+        outside = []
+        page.on("request", lambda r: None if r.url.startswith(live_server.url) else outside.append(r.url))
+        for name in PAGES:
+            page.goto(live_server.url + reverse(f"dashboard:{name}", args=[study.slug]))
+            assert page.locator("h1").inner_text() == study.title
+            assert "7040 votes" in page.locator("main").inner_text()
+            assert page.locator("svg.chart").count() >= (0 if name == "raters" else 1)
+            shot = SHOTS / f"dashboard-{name}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+        browser.close()
+    assert outside == []
