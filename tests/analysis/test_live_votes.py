@@ -1,0 +1,82 @@
+"""Live votes: excluded raters are left out, careless raters found, trusted-only analysis, position bias."""
+
+import numpy as np
+import pytest
+
+from ratings.actions import do_create_comparisons
+from ratings.analysis import do_compute_snapshots, rater_quality, study_votes, trusted_subset
+from ratings.models import Vote, VoteSource
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rated_study():
+    """3 models (the first strongest), 10 prompts, every pair; 4 careful raters, 1 left-clicker, 1 excluded."""
+    rng = np.random.default_rng(51)
+    ps = factories.prompt_set()
+    prompts = [factories.prompt(ps, category="writing" if i % 2 else "knowledge") for i in range(10)]
+    models = [factories.model() for _ in range(3)]
+    for m in models:
+        for p in prompts:
+            factories.response(m, p, f"Answer of {m.name} to {p.external_id}. " * (1 + m.pk % 3))
+    study = factories.study(ps, models, follow_up_questions=[{"key": "factual", "text": "Which is more accurate?"}])
+    do_create_comparisons(study)
+    comparisons = list(study.comparisons.all())
+    kinds = {"careful": 4, "left-clicker": 1, "excluded": 1}
+    raters = {}
+    for kind, n in kinds.items():
+        for i in range(n):
+            raters[f"{kind}-{i}"] = factories.rater(study, excluded=kind == "excluded", external_id=f"{kind}-{i}")
+    for name, rater in raters.items():
+        for c in comparisons:
+            left_is_a = bool(rng.random() < 0.5)
+            a = factories.assignment(c, rater, left_is_a=left_is_a, status="voted")
+            if name.startswith("careful"):
+                winner = "a" if rng.random() < 0.85 else str(rng.choice(["b", "tie"]))
+            elif name.startswith("left"):
+                winner = "a" if left_is_a else "b"
+            else:
+                winner = "b"
+            Vote.objects.create(
+                comparison=c,
+                assignment=a,
+                rater=rater,
+                source=VoteSource.LIVE,
+                winner=winner,
+                answers={"factual": winner},
+            )
+    return study, raters
+
+
+def test_excluded_raters_votes_are_kept_but_left_out_of_analysis(rated_study):
+    study, raters = rated_study
+    assert Vote.objects.filter(comparison__study=study).count() == 6 * 30
+    table = study_votes(study)
+    assert table.n_votes == 5 * 30
+    assert raters["excluded-0"].pk not in set(table.rater.tolist())
+
+
+def test_dawid_skene_marks_the_left_clicker_untrusted_and_trusted_analysis_drops_it(rated_study):
+    study, raters = rated_study
+    table = study_votes(study)
+    quality = {row["rater"]: row for row in rater_quality(table)["raters"]}
+    clicker = quality[raters["left-clicker-0"].pk]
+    assert clicker["left_share"] == 1.0 and not clicker["trusted"]
+    assert all(quality[raters[f"careful-{i}"].pk]["trusted"] for i in range(4))
+    assert trusted_subset(table).n_votes == 4 * 30
+
+
+def test_snapshots_hold_all_and_trusted_analyses_with_agreement_per_question(rated_study):
+    study, _ = rated_study
+    snaps = {s.key: s for s in do_compute_snapshots(study)}
+    assert snaps["analysis"].n_votes == 150 and snaps["analysis:trusted"].n_votes == 120
+    payload = snaps["analysis:trusted"].payload
+    assert payload["leaderboard"]["models"][0]["model"] == study.language_models.order_by("pk").first().name
+    assert payload["agreement"]["questions"][0]["key"] == "factual"
+    assert payload["agreement"]["choice"]["units"] == 30
+    # Careful raters agree well beyond chance once the left-clicker is gone.
+    assert payload["agreement"]["choice"]["alpha"] > snaps["analysis"].payload["agreement"]["choice"]["alpha"]
+    assert {c["category"] for c in payload["categories"]} == {"writing", "knowledge"}
+    assert sum(c["n_votes"] for c in payload["categories"]) == 120
