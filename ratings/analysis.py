@@ -505,13 +505,21 @@ def latest_snapshot(study: Study, key: str = "analysis") -> AnalysisSnapshot | N
 
 
 def studies_needing_snapshots() -> list[Study]:
-    """Studies whose vote count differs from their newest snapshot's (or that have none)."""
-    counts = dict(
-        Vote.objects.values("comparison__study_id").annotate(n=Count("id")).values_list("comparison__study_id", "n")
+    """Studies whose votes changed since their newest snapshot (or that have none).
+
+    Changed: the total number of votes, or the number analysed (an exclusion changes only the latter).
+    """
+    per_study = Vote.objects.values("comparison__study_id")
+    total = dict(per_study.annotate(n=Count("id")).values_list("comparison__study_id", "n"))
+    analysed = dict(
+        per_study.exclude(rater__excluded=True).annotate(n=Count("id")).values_list("comparison__study_id", "n")
     )
     out = []
-    for study in Study.objects.filter(pk__in=counts):
+    for study in Study.objects.filter(pk__in=total).order_by("pk"):
         snap = latest_snapshot(study)
-        if snap is None or snap.payload.get("n_votes_total", snap.n_votes) != counts[study.pk]:
+        if snap is None or (snap.payload.get("n_votes_total"), snap.n_votes) != (
+            total[study.pk],
+            analysed.get(study.pk, 0),
+        ):
             out.append(study)
     return out

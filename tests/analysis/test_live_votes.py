@@ -80,3 +80,31 @@ def test_snapshots_hold_all_and_trusted_analyses_with_agreement_per_question(rat
     assert payload["agreement"]["choice"]["alpha"] > snaps["analysis"].payload["agreement"]["choice"]["alpha"]
     assert {c["category"] for c in payload["categories"]} == {"writing", "knowledge"}
     assert sum(c["n_votes"] for c in payload["categories"]) == 120
+
+
+def test_the_periodic_refresh_recomputes_only_studies_whose_votes_changed(rated_study):
+    from ratings.analysis import latest_snapshot, studies_needing_snapshots
+    from ratings.tasks import refresh_analysis_snapshots
+
+    study, raters = rated_study
+    assert study in studies_needing_snapshots()
+    assert refresh_analysis_snapshots() == {"refreshed": [study.slug]}
+    assert studies_needing_snapshots() == []
+    # A new vote makes the snapshot stale, and so does excluding a rater (the same votes, fewer analysed).
+    late = factories.rater(study)
+    comparison = study.comparisons.first()
+    Vote.objects.create(
+        comparison=comparison,
+        assignment=factories.assignment(comparison, late, status="voted"),
+        rater=late,
+        source=VoteSource.LIVE,
+        winner="a",
+    )
+    assert studies_needing_snapshots() == [study]
+    refresh_analysis_snapshots()
+    assert latest_snapshot(study).n_votes == 151
+    late.excluded = True
+    late.save()
+    assert studies_needing_snapshots() == [study]
+    refresh_analysis_snapshots()
+    assert latest_snapshot(study).n_votes == 150
