@@ -126,3 +126,14 @@ def test_leaderboard_without_answer_texts_has_no_style_control(tmp_path, capsys)
     assert all(m["style_controlled"] is None for m in board["models"])
     # 6 wins and 3 ties out of 9 for x: win rate 7.5 / 9.
     assert board["models"][0]["win_rate"] == pytest.approx(7.5 / 9, abs=1e-6)
+
+
+def test_a_pinned_model_sits_at_1000_and_the_gaps_stay(tmp_path, capsys):
+    records = [battle(f"q{i}", "x", "y", "model_a" if i % 4 else "model_b") for i in range(40)]
+    path = str(write(tmp_path / "b.jsonl", records))
+    free = {m["model"]: m["rating"] for m in _leaderboard(capsys, "--battles", path)["models"]}
+    pinned = {m["model"]: m for m in _leaderboard(capsys, "--battles", path, "--pin", "y")["models"]}
+    assert pinned["y"]["rating"] == 1000
+    assert pinned["x"]["rating"] - 1000 == pytest.approx(free["x"] - free["y"], abs=0.02)
+    with pytest.raises(CommandError, match="no votes for that model"):
+        call_command("leaderboard", "--battles", path, "--pin", "zeta")

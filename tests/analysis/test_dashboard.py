@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -11,7 +12,8 @@ from rest_framework.authtoken.models import Token
 
 from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
 from ratings.analysis import do_compute_snapshots, latest_snapshot
-from ratings.models import AnalysisSnapshot
+from ratings.models import AnalysisSnapshot, Vote, VoteSource
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 PAGES = ("overview", "substance", "matrix", "activity", "raters")
@@ -79,8 +81,6 @@ def test_downloads_carry_the_same_numbers(researcher_client, analysed):
 
 
 def test_a_study_without_a_snapshot_says_so_and_offers_to_compute(researcher_client):
-    from tests import factories
-
     study = factories.study(factories.prompt_set())
     html = researcher_client.get(reverse("dashboard:overview", args=[study.slug])).content.decode()
     assert "No analysis yet" in html and reverse("dashboard:compute", args=[study.slug]) in html
@@ -115,17 +115,11 @@ def test_the_api_serves_the_leaderboard_to_a_researchers_token_only(client, rese
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_compute_button_has_the_worker_store_a_snapshot(worker, researcher_client):
-    from tests import factories
-
     comparison = factories.comparison_setup()
     study = comparison.study
-    from ratings.models import Vote, VoteSource
-
     Vote.objects.create(comparison=comparison, source=VoteSource.IMPORTED, winner="a")
     response = researcher_client.post(reverse("dashboard:compute", args=[study.slug]))
     assert response.status_code == 302
-    import time
-
     deadline = time.monotonic() + 60
     while not AnalysisSnapshot.objects.filter(study=study).exists() and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -133,3 +127,11 @@ def test_compute_button_has_the_worker_store_a_snapshot(worker, researcher_clien
     assert snap is not None and snap.n_votes == 1
     html = researcher_client.get(reverse("dashboard:overview", args=[study.slug])).content.decode()
     assert "1 vote" in html and "No analysis yet" not in html
+
+    # The API asks the worker the same way.
+    response = researcher_client.post(reverse("api:snapshots", args=[study.slug]))
+    assert response.status_code == 202 and response.json()["task_id"]
+    deadline = time.monotonic() + 60
+    while AnalysisSnapshot.objects.filter(study=study, key="analysis").count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert AnalysisSnapshot.objects.filter(study=study, key="analysis").count() == 2

@@ -35,8 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
         parser.add_argument("--trusted", action="store_true", help="Only raters Dawid-Skene rates as reliable.")
         parser.add_argument("--rounds", type=int, default=100, help="Bootstrap rounds (default 100).")
+        parser.add_argument("--pin", metavar="MODEL", help="Pin this model at 1000 instead of a mean of 1000.")
 
-    def handle(self, *args, study, battles, json: bool, trusted: bool, rounds: int, **options):
+    def handle(self, *args, study, battles, json: bool, trusted: bool, rounds: int, pin: str | None, **options):
         if study:
             found = Study.objects.filter(slug=study).first()
             if found is None:
@@ -51,7 +52,10 @@ class Command(BaseCommand):
                 raise CommandError(f"cannot read {battles}: {exc.strerror}") from exc
             except BattleFormatError as exc:
                 raise CommandError(f"{battles}: {exc}") from exc
-        board = leaderboard(table, rounds=rounds)
+        names = [m.name for m in table.models]
+        if pin is not None and pin not in names:
+            raise CommandError(f"--pin {pin}: no votes for that model (models: {', '.join(names)})")
+        board = leaderboard(table, reference=names.index(pin) if pin else None, rounds=rounds)
         if json:
             self.stdout.write(_dumps(leaderboard_json(board)))
             return
