@@ -39,6 +39,8 @@ TRUSTED_ACCURACY = 0.5
 # Substance benchmarks in order of preference for the style-vs-substance chart.
 SUBSTANCE_ORDER = ("nq_open", "truthfulqa_mc1", "truthfulqa_gen")
 SNAPSHOT_KEYS = ("analysis", "analysis:trusted")
+# Older snapshots are history nobody reads; keep a few per study and key.
+SNAPSHOTS_KEPT = 5
 
 
 @dataclass
@@ -497,6 +499,8 @@ def do_compute_snapshots(study: Study) -> list[AnalysisSnapshot]:
                     study=study, key=key, payload=payload, n_votes=n_votes, compute_seconds=seconds
                 )
             )
+            stale = AnalysisSnapshot.objects.filter(study=study, key=key).order_by("-computed_at", "-pk")
+            AnalysisSnapshot.objects.filter(pk__in=list(stale.values_list("pk", flat=True)[SNAPSHOTS_KEPT:])).delete()
     return snapshots
 
 

@@ -208,19 +208,24 @@ def scatter_chart(
     return _svg(width, height, title, body)
 
 
-def heatmap(labels: Sequence[str], values: Sequence[Sequence[float | None]], title: str) -> SafeString:
-    """Cell (i, j): model i's share against model j, blue above 0.5 and red below; blank where they never met."""
-    n = len(labels)
+def heatmap(
+    row_labels: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    title: str,
+    col_labels: Sequence[str] | None = None,
+) -> SafeString:
+    """Cell (i, j): a share, blue above 0.5 and red below; blank where there is none (e.g. models that never met)."""
+    cols = list(col_labels) if col_labels is not None else list(row_labels)
     cell, left, top = 44, 150, 130
-    width, height = left + cell * n + 20, top + cell * n + 20
+    width, height = left + cell * len(cols) + 100, top + cell * len(row_labels) + 20
     body = []
-    for j, label in enumerate(labels):
+    for j, label in enumerate(cols):
         x = left + j * cell + cell / 2
         body.append(f'<text transform="translate({x:.1f},{top - 6}) rotate(-50)" {FONT}>{escape(label)}</text>')
-    for i, label in enumerate(labels):
+    for i, label in enumerate(row_labels):
         y = top + i * cell
         body.append(f'<text x="{left - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end" {FONT}>{escape(label)}</text>')
-        for j in range(n):
+        for j in range(len(cols)):
             v = values[i][j]
             x = left + j * cell
             if v is None:

@@ -144,6 +144,16 @@ def activity(request, slug):
         ctx["timeline_chart"] = bar_chart(
             [d["date"] for d in days], [d["votes"] for d in days], f"Votes per day, {payload['n_votes']} votes", "votes"
         )
+        cats = payload["categories"]
+        if cats:
+            models = [r["model"] for r in payload["leaderboard"]["models"]]
+            shares = {(c["category"], r["model"]): r["win_rate"] for c in cats for r in c["models"]}
+            ctx["category_chart"] = heatmap(
+                models,
+                [[shares.get((c["category"], m)) for c in cats] for m in models],
+                f"Win rate by prompt category, {sum(c['n_votes'] for c in cats)} votes",
+                col_labels=[f"{c['category']} ({c['n_votes']})" for c in cats],
+            )
     return _render(request, ctx, "dashboard/activity.html")
 
 

@@ -108,3 +108,14 @@ def test_the_periodic_refresh_recomputes_only_studies_whose_votes_changed(rated_
     assert studies_needing_snapshots() == [study]
     refresh_analysis_snapshots()
     assert latest_snapshot(study).n_votes == 150
+
+
+def test_only_the_newest_snapshots_are_kept(rated_study):
+    from ratings.analysis import SNAPSHOTS_KEPT
+    from ratings.models import AnalysisSnapshot
+
+    study, _ = rated_study
+    for _ in range(SNAPSHOTS_KEPT + 2):
+        newest = do_compute_snapshots(study)
+    kept = AnalysisSnapshot.objects.filter(study=study, key="analysis")
+    assert kept.count() == SNAPSHOTS_KEPT and newest[0] in kept

@@ -42,3 +42,15 @@ def test_style_differences_flip_sign_when_a_and_b_swap_and_both_zero_counts_give
     assert np.allclose(z, -normalized_style_differences(fb, fa))
     assert np.all(z[:, 1] == 0) and z[1, 0] == 0
     assert z[0, 0] < 0 < z[0, 2]
+
+
+def test_style_controlled_intervals_cover_the_planted_rating_at_about_the_nominal_rate():
+    rng = np.random.default_rng(23)
+    covered = total = 0
+    for _ in range(150):
+        sim = simulate_votes(5, 2000, rng, length_bias=2.0)
+        z = normalized_style_differences(sim.features_a, sim.features_b)
+        fit = fit_style_controlled(sim.model_a, sim.model_b, sim.outcome, z, 5)
+        covered += int(((fit.lower <= sim.true_rating) & (sim.true_rating <= fit.upper)).sum())
+        total += 5
+    assert 0.91 <= covered / total <= 0.98
