@@ -129,6 +129,7 @@ def scatter_chart(
     diagonal: bool = False,
     log_x: bool = False,
     series_shapes: dict[str, str] | None = None,
+    role_names: dict[str, str] | None = None,
 ) -> SafeString:
     """Points coloured by role (imitation / proprietary / base), with optional y intervals and the y = x diagonal."""
     width, height, left, right, top, bottom = 640, 420, 60, 150, 20, 50
@@ -195,7 +196,8 @@ def scatter_chart(
     for role in sorted({p.role for p in points if p.role}):
         colour = ROLE_COLOURS.get(role, MUTED)
         body.append(f'<circle cx="{width - right + 20}" cy="{legend_y}" r="5" fill="{colour}"/>')
-        body.append(f'<text x="{width - right + 30}" y="{legend_y + 4}" {FONT}>{escape(role)}</text>')
+        name = (role_names or {}).get(role, role)
+        body.append(f'<text x="{width - right + 30}" y="{legend_y + 4}" {FONT}>{escape(name)}</text>')
         legend_y += 18
     for series, shape in shapes.items():
         mark = (

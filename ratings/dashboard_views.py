@@ -159,7 +159,24 @@ def activity(request, slug):
 
 @researcher_required
 def raters(request, slug):
-    return _render(request, _context(request, slug, "raters"), "dashboard/raters.html")
+    ctx = _context(request, slug, "raters")
+    rows = (ctx["payload"] or {}).get("raters", {}).get("raters", [])
+    points = [
+        Point(f"#{r['rater']}", r["left_share"], r["accuracy"], "base" if r["trusted"] else "imitation")
+        for r in rows
+        if r["left_share"] is not None and r["accuracy"] is not None
+    ]
+    if points:
+        ctx["rater_chart"] = scatter_chart(
+            points,
+            f"Rater accuracy against left share, {len(points)} raters, {sum(r['votes'] for r in rows)} votes",
+            "share of decisive votes for the left answer",
+            "Dawid-Skene accuracy",
+            x_range=(0, 1),
+            y_range=(0, 1),
+            role_names={"base": "trusted", "imitation": "not trusted"},
+        )
+    return _render(request, ctx, "dashboard/raters.html")
 
 
 @require_POST

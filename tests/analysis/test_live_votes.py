@@ -119,3 +119,13 @@ def test_only_the_newest_snapshots_are_kept(rated_study):
         newest = do_compute_snapshots(study)
     kept = AnalysisSnapshot.objects.filter(study=study, key="analysis")
     assert kept.count() == SNAPSHOTS_KEPT and newest[0] in kept
+
+
+def test_the_raters_page_plots_accuracy_against_left_share(rated_study, researcher_client):
+    from django.urls import reverse
+
+    study, raters = rated_study
+    do_compute_snapshots(study)
+    html = researcher_client.get(reverse("dashboard:raters", args=[study.slug])).content.decode()
+    assert "Rater accuracy against left share, 5 raters, 150 votes" in html and ">not trusted<" in html
+    assert f"#{raters['left-clicker-0'].pk}" in html and f"#{raters['excluded-0'].pk}" not in html
