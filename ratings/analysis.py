@@ -14,12 +14,12 @@ import numpy as np
 from django.db import transaction
 from django.db.models import Count
 
-from inference_workers.models import BenchmarkRun
+from inference_workers.models import BenchmarkRun, LanguageModel
 from inference_workers.style_features import style_features
 from ratings.battles import STYLE_COLUMNS
 from ratings.models import AnalysisSnapshot, Study, Vote, VoteSource, Winner
 from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
-from ratings.stats.bradley_terry import bradley_terry
+from ratings.stats.bradley_terry import bradley_terry, ranks_from_intervals
 from ratings.stats.position import left_share
 from ratings.stats.reliability import dawid_skene
 from ratings.stats.style_control import STYLE_FEATURES, fit_style_controlled, normalized_style_differences
@@ -135,7 +135,7 @@ def study_votes(study: Study) -> VoteTable:
     model_ids = sorted(
         {r["comparison__response_a__model_id"] for r in rows} | {r["comparison__response_b__model_id"] for r in rows}
     )
-    lookup = {m.pk: m for m in study.language_models.model.objects.filter(pk__in=model_ids)}
+    lookup = {m.pk: m for m in LanguageModel.objects.filter(pk__in=model_ids)}
     models = [
         ModelInfo(
             lookup[pk].name,
@@ -205,9 +205,7 @@ def leaderboard(
         z = normalized_style_differences(table.style_a, table.style_b)
         controlled = fit_style_controlled(table.model_a, table.model_b, table.outcome, z, k, reference)
     raw_rank = raw.rank
-    style_rank = (
-        1 + (controlled.lower[None, :] > controlled.upper[:, None]).sum(axis=1) if controlled is not None else None
-    )
+    style_rank = ranks_from_intervals(controlled.lower, controlled.upper) if controlled is not None else None
     rows = []
     for i in np.argsort(-raw.rating, kind="stable"):
         info = table.models[i]
