@@ -91,3 +91,14 @@ def test_loading_again_adds_nothing(vicuna80_study):
     assert Vote.objects.filter(comparison__study=vicuna80_study).count() == 7040
     assert vicuna80_study.comparisons.count() == 28 * 80 + 4 * 80
     assert vicuna80_study.reference_model.name == "gpt35"
+
+
+def test_the_commands_load_the_votes_once_and_compute_snapshots(vicuna80_study, capsys):
+    from django.core.management import call_command
+
+    call_command("import_battles", "--vicuna80")
+    assert "vicuna80-human-votes: already there" in capsys.readouterr().out
+    call_command("compute_snapshots", "--study", vicuna80_study.slug)
+    assert "analysis, analysis:trusted on 7040 votes" in capsys.readouterr().out
+    call_command("compute_snapshots")
+    assert "up to date" in capsys.readouterr().out
