@@ -129,3 +129,15 @@ def test_the_raters_page_plots_accuracy_against_left_share(rated_study, research
     html = researcher_client.get(reverse("dashboard:raters", args=[study.slug])).content.decode()
     assert "Rater accuracy against left share, 5 raters, 150 votes" in html and ">not trusted<" in html
     assert f"#{raters['left-clicker-0'].pk}" in html and f"#{raters['excluded-0'].pk}" not in html
+
+
+def test_every_page_renders_when_every_vote_is_excluded(rated_study, researcher_client):
+    from django.urls import reverse
+
+    study, _ = rated_study
+    study.raters.update(excluded=True)
+    snaps = {s.key: s for s in do_compute_snapshots(study)}
+    assert snaps["analysis"].n_votes == 0
+    for page in ("overview", "substance", "matrix", "activity", "raters"):
+        response = researcher_client.get(reverse(f"dashboard:{page}", args=[study.slug]))
+        assert response.status_code == 200 and "0 votes" in response.content.decode()
