@@ -1,7 +1,6 @@
 """State changes for studies and their comparisons. Views, tasks and commands call these."""
 
 import secrets
-from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import combinations
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Response
-from ratings.assignment import lock_comparisons
+from ratings.assignment import lock_comparisons, release_leases
 from ratings.models import (
     Assignment,
     AssignmentStatus,
@@ -32,25 +31,14 @@ def do_release_expired_leases(now=None) -> int:
     with transaction.atomic():
         # A lease whose vote is being written right now is skipped: that vote decides its fate.
         expired = Assignment.objects.filter(status=AssignmentStatus.LEASED, lease_expires_at__lte=now)
-        return _release(list(expired.select_for_update(skip_locked=True).order_by("pk")))
+        return release_leases(list(expired.select_for_update(skip_locked=True).order_by("pk")))
 
 
 def do_pause(rater: Rater) -> int:
     """The rater steps away: their open lease goes back to the pool now rather than at its deadline."""
     with transaction.atomic():
         held = Assignment.objects.filter(rater=rater, status=AssignmentStatus.LEASED)
-        return _release(list(held.select_for_update().order_by("pk")))
-
-
-def _release(assignments: list[Assignment]) -> int:
-    """Mark locked, leased assignments expired and give their claims back to their comparisons."""
-    if not assignments:
-        return 0
-    Assignment.objects.filter(pk__in=[a.pk for a in assignments]).update(status=AssignmentStatus.EXPIRED)
-    per_comparison = Counter(a.comparison_id for a in assignments)
-    for comparison in lock_comparisons(per_comparison):
-        Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") - per_comparison[comparison.pk])
-    return len(assignments)
+        return release_leases(list(held.select_for_update().order_by("pk")))
 
 
 def do_create_comparisons(study: Study) -> int:
@@ -178,14 +166,14 @@ def do_record_vote(
         seconds = max(0.0, (now - assignment.leased_at).total_seconds())
         if seconds < study.min_seconds_on_page:
             return VoteOutcome.TOO_SOON
-        (comparison,) = lock_comparisons([assignment.comparison_id])
         reclaim = 0
         if assignment.status == AssignmentStatus.EXPIRED:
+            (comparison,) = lock_comparisons([assignment.comparison_id])
             if not comparison.is_gold and comparison.claim_count >= study.votes_per_comparison:
                 return VoteOutcome.COMPARISON_FULL
             reclaim = 1
         Vote.objects.create(
-            comparison=comparison,
+            comparison_id=assignment.comparison_id,
             assignment=assignment,
             rater=rater,
             winner=side_to_answer(choice, assignment.left_is_a),
@@ -195,7 +183,8 @@ def do_record_vote(
             reason=reason.strip()[:5000],
             seconds_on_page=seconds,
         )
-        Comparison.objects.filter(pk=comparison.pk).update(
+        # A live lease already holds its claim; the UPDATE takes the comparison's row lock.
+        Comparison.objects.filter(pk=assignment.comparison_id).update(
             vote_count=F("vote_count") + 1, claim_count=F("claim_count") + reclaim
         )
         Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.VOTED)

@@ -26,24 +26,23 @@ Queue order for a rater in a study (``lease_next_comparison``):
 
 Left / right is drawn per assignment with ``secrets`` and stored on it.
 
-Row locks (Zulip's and Saleor's rule: one helper, a fixed order) are always taken in the order
-Rater -> Assignment -> Comparison. On SQLite ``select_for_update`` does nothing; the embedded
+One live lease per rater is a database rule (a partial unique index), so two tabs of one rater
+cannot hold two items; the loser of that race retries and gets the winner's lease. Row locks
+(Zulip's and Saleor's rule: one helper, a fixed order) are always taken in the order
+Assignment -> Comparison. On SQLite ``select_for_update`` does nothing; the embedded
 default opens every transaction with BEGIN IMMEDIATE, which serialises writers instead.
 """
 
 import math
 import secrets
+from collections import Counter
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from ratings.models import Assignment, AssignmentStatus, Comparison, Rater, Study
-
-
-def lock_raters(pks) -> list[Rater]:
-    return list(Rater.objects.select_for_update().filter(pk__in=list(pks)).order_by("pk"))
 
 
 def lock_assignments(pks) -> list[Assignment]:
@@ -71,8 +70,7 @@ def next_open_comparison(study: Study, rater: Rater) -> Comparison | None:
     if fewest is None:
         return None
     start = secrets.randbelow(2**31)
-    at_start = queue.filter(claim_count=fewest, shuffle_key__gte=start)
-    return at_start.select_for_update(skip_locked=True).first() or queue.select_for_update(skip_locked=True).first()
+    return _lock_first(queue.filter(claim_count=fewest, shuffle_key__gte=start)) or _lock_first(queue)
 
 
 def unseen_gold(study: Study, rater: Rater) -> QuerySet[Comparison]:
@@ -98,42 +96,75 @@ def gold_is_due(study: Study, rater: Rater, n_voted: int) -> bool:
     return math.floor((i + 1 + o) * rate) > math.floor((i + o) * rate)
 
 
-def current_lease(rater: Rater, now: datetime) -> Assignment | None:
-    return (
-        Assignment.objects.filter(rater=rater, status=AssignmentStatus.LEASED, lease_expires_at__gt=now)
-        .order_by("pk")
-        .first()
-    )
+# A rating page needs the prompt and both answers: fetched with the lease, not one by one.
+WITH_TEXTS = ("prompt", "response_a", "response_b")
 
 
 def lease_next_comparison(rater: Rater, now: datetime | None = None) -> Assignment | None:
-    """The rater's current or next assignment, leased until ``now + study.lease_seconds``; None when done."""
+    """The rater's current or next assignment, leased until ``now + study.lease_seconds``; None when done.
+
+    The returned assignment carries ``n_voted``, the rater's votes so far.
+    """
     now = now or timezone.now()
-    study = rater.study
-    with transaction.atomic():
-        # One lease at a time per rater, even from two tabs.
-        lock_raters([rater.pk])
-        held = current_lease(rater, now)
-        if held is not None:
-            return held
-        n_voted = rater.assignments.filter(status=AssignmentStatus.VOTED).count()
-        if n_voted >= study.comparisons_per_rater:
-            return None
-        comparison = None
-        if gold_is_due(study, rater, n_voted):
-            comparison = unseen_gold(study, rater).select_for_update(skip_locked=True).first()
-        if comparison is None:
-            comparison = next_open_comparison(study, rater)
-        if comparison is None:
-            return None
-        Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") + 1)
-        return Assignment.objects.create(
-            comparison=comparison,
-            rater=rater,
-            left_is_a=secrets.randbits(1) == 1,
-            leased_at=now,
-            lease_expires_at=now + timedelta(seconds=study.lease_seconds),
-        )
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _lease(rater, rater.study, now)
+        except IntegrityError:
+            # Another request of this rater leased first (one live lease per rater is a database rule).
+            if attempt == 2:
+                raise
+    return None
+
+
+def _lease(rater: Rater, study: Study, now: datetime) -> Assignment | None:
+    held = (
+        Assignment.objects.filter(rater=rater, status=AssignmentStatus.LEASED)
+        .select_related(*(f"comparison__{name}" for name in WITH_TEXTS))
+        .select_for_update(of=("self",))
+        .first()
+    )
+    n_voted = rater.assignments.filter(status=AssignmentStatus.VOTED).count()
+    if held is not None and held.lease_expires_at > now:
+        held.n_voted = n_voted
+        return held
+    if held is not None:
+        # The rater's own lease ran out before the beat task saw it: give it back first.
+        release_leases([held])
+    if n_voted >= study.comparisons_per_rater:
+        return None
+    comparison = None
+    if gold_is_due(study, rater, n_voted):
+        comparison = _lock_first(unseen_gold(study, rater))
+    if comparison is None:
+        comparison = next_open_comparison(study, rater)
+    if comparison is None:
+        return None
+    Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") + 1)
+    assignment = Assignment.objects.create(
+        comparison=comparison,
+        rater=rater,
+        left_is_a=secrets.randbits(1) == 1,
+        leased_at=now,
+        lease_expires_at=now + timedelta(seconds=study.lease_seconds),
+    )
+    assignment.n_voted = n_voted
+    return assignment
+
+
+def _lock_first(queue: QuerySet[Comparison]) -> Comparison | None:
+    return queue.select_related(*WITH_TEXTS).select_for_update(skip_locked=True, of=("self",)).first()
+
+
+def release_leases(assignments: list[Assignment]) -> int:
+    """Mark locked, leased assignments expired and give their claims back to their comparisons."""
+    if not assignments:
+        return 0
+    Assignment.objects.filter(pk__in=[a.pk for a in assignments]).update(status=AssignmentStatus.EXPIRED)
+    per_comparison = Counter(a.comparison_id for a in assignments)
+    for comparison in lock_comparisons(per_comparison):
+        Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") - per_comparison[comparison.pk])
+    return len(assignments)
 
 
 def rater_progress(rater: Rater) -> tuple[int, int]:

@@ -216,8 +216,15 @@ class Assignment(models.Model):
             # A rater sees, and so votes on, a comparison at most once.
             models.UniqueConstraint(fields=["rater", "comparison"], name="one_assignment_per_rater_comparison"),
             models.CheckConstraint(name="lease_ends_after_start", condition=Q(lease_expires_at__gt=F("leased_at"))),
+            # One item at a time: a rater holds at most one lease, even from two tabs.
+            models.UniqueConstraint(
+                fields=["rater"], condition=Q(status=AssignmentStatus.LEASED), name="one_live_lease_per_rater"
+            ),
         ]
-        indexes = [models.Index(fields=["status", "lease_expires_at"], name="assignment_lease_expiry")]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="assignment_lease_expiry"),
+            models.Index(fields=["rater", "status"], name="assignment_rater_progress"),
+        ]
 
     def __str__(self) -> str:
         return f"Assignment {self.pk} ({self.status})"

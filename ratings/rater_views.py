@@ -145,11 +145,13 @@ def rate(request, rater_token):
     if rater.completed_at:
         return redirect("rater:done", rater_token=rater.token)
     assignment = lease_next_comparison(rater)
-    n_voted, n_wanted = rater_progress(rater)
+    n_wanted = study.comparisons_per_rater
     if assignment is None:
+        n_voted, _ = rater_progress(rater)
         if n_voted >= n_wanted:
             return redirect("rater:done", rater_token=rater.token)
         return render(request, "rater/no_more_work.html", {"rater": rater, "n_voted": n_voted})
+    n_voted = assignment.n_voted
     comparison = assignment.comparison
     a, b = comparison.response_a, comparison.response_b
     left, right = (a, b) if assignment.left_is_a else (b, a)

@@ -172,3 +172,25 @@ def test_each_rater_walks_the_comparisons_in_a_different_order():
     assert all(sorted(o) == sorted(orders[0]) for o in orders)
     # Three raters in one shared order of ten: probability (1 / 10!) ** 2.
     assert len(set(orders)) > 1
+
+
+def test_the_database_refuses_a_second_live_lease_for_one_rater():
+    from django.db import IntegrityError, transaction
+
+    study = rating_study(n_prompts=2)
+    rater = factories.rater(study)
+    first, second = Comparison.objects.filter(study=study)[:2]
+    factories.assignment(first, rater)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        factories.assignment(second, rater)
+    # An expired lease does not count.
+    factories.assignment(second, rater, status=AssignmentStatus.EXPIRED)
+
+
+def test_a_rater_whose_own_lease_ran_out_gets_a_fresh_one():
+    study = rating_study(n_prompts=2, votes_per_comparison=1)
+    rater = factories.rater(study)
+    first = lease_next_comparison(rater)
+    second = lease_next_comparison(rater, now=first.lease_expires_at)
+    assert second.comparison_id != first.comparison_id
+    assert Comparison.objects.get(pk=first.comparison_id).claim_count == 0
