@@ -27,7 +27,7 @@ import django  # noqa: E402
 django.setup()
 
 from ratings.analysis import ModelInfo, VoteTable, leaderboard, win_matrix  # noqa: E402
-from ratings.stats.style_control import normalized_style_differences  # noqa: E402
+from ratings.stats.style_control import bootstrap_style_controlled, normalized_style_differences  # noqa: E402
 from tests.stats.simulate import simulate_votes  # noqa: E402
 
 
@@ -61,6 +61,12 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=1_000_000)
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--baseline-rounds", type=int, default=2)
+    parser.add_argument(
+        "--style-bootstrap-rounds",
+        type=int,
+        default=0,
+        help="Also time the optional bootstrap of style-controlled ratings on this many rounds.",
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -87,6 +93,16 @@ def main() -> None:
     print(f"ours: {ours:.2f} s (style-controlled ratings vs planted: correlation {corr:.4f})")
 
     z = normalized_style_differences(sim.features_a, sim.features_b)
+    if args.style_bootstrap_rounds:
+        t0 = time.perf_counter()
+        bootstrap_style_controlled(
+            sim.model_a, sim.model_b, sim.outcome, z, args.models, rounds=args.style_bootstrap_rounds
+        )
+        took = time.perf_counter() - t0
+        print(
+            f"optional style-controlled bootstrap: {took:.1f} s for {args.style_bootstrap_rounds} rounds "
+            f"({took / args.style_bootstrap_rounds:.2f} s a round)"
+        )
     n = args.baseline_rounds
     raw_times, style_times = [], []
     for r in range(n):

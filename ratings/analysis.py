@@ -22,7 +22,12 @@ from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
 from ratings.stats.bradley_terry import bradley_terry, ranks_from_intervals
 from ratings.stats.position import left_share
 from ratings.stats.reliability import dawid_skene
-from ratings.stats.style_control import STYLE_FEATURES, fit_style_controlled, normalized_style_differences
+from ratings.stats.style_control import (
+    STYLE_FEATURES,
+    bootstrap_style_controlled,
+    fit_style_controlled,
+    normalized_style_differences,
+)
 from ratings.stats.win_rates import (
     battle_counts,
     predicted_win_matrix,
@@ -186,8 +191,9 @@ def leaderboard(
     reference: int | None = None,
     rounds: int = BOOTSTRAP_ROUNDS,
     seed: int = BOOTSTRAP_SEED,
+    style_interval: str = "sandwich",
 ) -> dict:
-    """Raw ratings (bootstrap 95% intervals) beside style-controlled ones (sandwich 95% intervals).
+    """Raw ratings (bootstrap 95% intervals) beside style-controlled ones (sandwich or bootstrap 95% intervals).
 
     Rows carry the issue's fixed keys (model, rating, ci, votes, win_rate, style_controlled) plus
     display_name, role, rank, style_rank and rank_change (positive: the model climbs with style held equal).
@@ -203,7 +209,11 @@ def leaderboard(
     controlled = None
     if table.style_a is not None and table.style_b is not None:
         z = normalized_style_differences(table.style_a, table.style_b)
-        controlled = fit_style_controlled(table.model_a, table.model_b, table.outcome, z, k, reference)
+        args = (table.model_a, table.model_b, table.outcome, z, k, reference)
+        if style_interval == "bootstrap":
+            controlled = bootstrap_style_controlled(*args, rounds=rounds, seed=seed)
+        else:
+            controlled = fit_style_controlled(*args)
     raw_rank = raw.rank
     style_rank = ranks_from_intervals(controlled.lower, controlled.upper) if controlled is not None else None
     rows = []
@@ -237,7 +247,9 @@ def leaderboard(
         "style_coefficient_ci": None,
         "interval": {
             "raw": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles",
-            "style_controlled": "sandwich (Hessian-based)",
+            "style_controlled": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
+            if style_interval == "bootstrap"
+            else "sandwich (Hessian-based)",
         },
         "reference": table.models[reference].name if reference is not None else None,
     }

@@ -116,6 +116,11 @@ def test_leaderboard_json_has_the_fixed_shape_from_a_file_and_from_the_study(tmp
     capsys.readouterr()
     assert _leaderboard(capsys, "--study", "arena") == from_file
 
+    booted = _leaderboard(capsys, "--battles", str(path), "--style-bootstrap")
+    for plain, boot in zip(from_file["models"], booted["models"], strict=True):
+        assert boot["style_controlled"]["rating"] == plain["style_controlled"]["rating"]
+        assert boot["style_controlled"]["ci"] != plain["style_controlled"]["ci"]
+
 
 def test_leaderboard_without_answer_texts_has_no_style_control(tmp_path, capsys):
     records = [

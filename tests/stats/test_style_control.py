@@ -1,7 +1,11 @@
 import numpy as np
 
 from ratings.stats.bradley_terry import bradley_terry
-from ratings.stats.style_control import fit_style_controlled, normalized_style_differences
+from ratings.stats.style_control import (
+    bootstrap_style_controlled,
+    fit_style_controlled,
+    normalized_style_differences,
+)
 from tests.stats.simulate import simulate_votes
 
 
@@ -54,3 +58,20 @@ def test_style_controlled_intervals_cover_the_planted_rating_at_about_the_nomina
         covered += int(((fit.lower <= sim.true_rating) & (sim.true_rating <= fit.upper)).sum())
         total += 5
     assert 0.91 <= covered / total <= 0.98
+
+
+def test_bootstrap_intervals_of_style_control_agree_with_the_sandwich_and_repeat_with_the_seed():
+    sim = simulate_votes(6, 6000, np.random.default_rng(24), length_bias=2.0, tie_rate=0.1)
+    z = normalized_style_differences(sim.features_a, sim.features_b)
+    args = (sim.model_a, sim.model_b, sim.outcome, z, 6)
+    sandwich = fit_style_controlled(*args)
+    boot = bootstrap_style_controlled(*args, rounds=200, seed=3)
+    assert np.allclose(boot.rating, sandwich.rating) and np.allclose(boot.coefficients, sandwich.coefficients)
+    widths = (boot.upper - boot.lower) / (sandwich.upper - sandwich.lower)
+    assert np.all((widths > 0.75) & (widths < 1.3))
+    coef_widths = (boot.coefficient_upper - boot.coefficient_lower) / (
+        sandwich.coefficient_upper - sandwich.coefficient_lower
+    )
+    assert np.all((coef_widths > 0.75) & (coef_widths < 1.3))
+    again = bootstrap_style_controlled(*args, rounds=200, seed=3)
+    assert np.array_equal(again.lower, boot.lower)

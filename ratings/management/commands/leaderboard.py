@@ -36,8 +36,14 @@ class Command(BaseCommand):
         parser.add_argument("--trusted", action="store_true", help="Only raters Dawid-Skene rates as reliable.")
         parser.add_argument("--rounds", type=int, default=100, help="Bootstrap rounds (default 100).")
         parser.add_argument("--pin", metavar="MODEL", help="Pin this model at 1000 instead of a mean of 1000.")
+        parser.add_argument(
+            "--style-bootstrap",
+            action="store_true",
+            help="Bootstrap intervals for style-controlled ratings too (default: sandwich, much faster).",
+        )
 
     def handle(self, *args, study, battles, json: bool, trusted: bool, rounds: int, pin: str | None, **options):
+        style_interval = "bootstrap" if options["style_bootstrap"] else "sandwich"
         if study:
             found = Study.objects.filter(slug=study).first()
             if found is None:
@@ -55,7 +61,8 @@ class Command(BaseCommand):
         names = [m.name for m in table.models]
         if pin is not None and pin not in names:
             raise CommandError(f"--pin {pin}: no votes for that model (models: {', '.join(names)})")
-        board = leaderboard(table, reference=names.index(pin) if pin else None, rounds=rounds)
+        reference = names.index(pin) if pin else None
+        board = leaderboard(table, reference=reference, rounds=rounds, style_interval=style_interval)
         if json:
             self.stdout.write(_dumps(leaderboard_json(board)))
             return
