@@ -94,6 +94,15 @@ def _newton(
     return params
 
 
+def _votes(model_a, model_b, outcome, z, n_models: int, reference: int | None):
+    """Typed arrays, and the free parameters: every model but the anchor (reference or last), every style feature."""
+    z = np.asarray(z, dtype=np.float64)
+    anchor = n_models - 1 if reference is None else reference
+    free = np.array([m for m in range(n_models + z.shape[1]) if m != anchor], dtype=np.int64)
+    a, b = np.asarray(model_a, dtype=np.int64), np.asarray(model_b, dtype=np.int64)
+    return a, b, np.asarray(outcome, dtype=np.float64), z, free
+
+
 def fit_style_controlled(
     model_a: np.ndarray,
     model_b: np.ndarray,
@@ -103,13 +112,8 @@ def fit_style_controlled(
     reference: int | None = None,
 ) -> StyleControlled:
     """Newton MLE of (theta, gamma) with theta[anchor] = 0; Elo ratings centred or pinned, sandwich intervals."""
-    a = np.asarray(model_a, dtype=np.int64)
-    b = np.asarray(model_b, dtype=np.int64)
-    y = np.asarray(outcome, dtype=np.float64)
-    z = np.asarray(z, dtype=np.float64)
+    a, b, y, z, free = _votes(model_a, model_b, outcome, z, n_models, reference)
     k, s = n_models, z.shape[1]
-    anchor = k - 1 if reference is None else reference
-    free = np.array([m for m in range(k + s) if m != anchor], dtype=np.int64)
     params = _newton(a, b, y, z, k, free)
     p = 1.0 / (1.0 + np.exp(-(params[a] - params[b] + z @ params[k:])))
     hess = _blocks(a, b, z, p * (1 - p), k)[np.ix_(free, free)] + RIDGE * np.eye(len(free))
@@ -140,13 +144,8 @@ def bootstrap_style_controlled(
     """Style-controlled fit with bootstrap 95% intervals: votes resampled with replacement (as counts per
     vote, fixed seed), each round refitted from the full-data estimate, 2.5% and 97.5% percentiles.
     z is the full data's normalised difference and is not re-scaled per round."""
-    a = np.asarray(model_a, dtype=np.int64)
-    b = np.asarray(model_b, dtype=np.int64)
-    y = np.asarray(outcome, dtype=np.float64)
-    z = np.asarray(z, dtype=np.float64)
+    a, b, y, z, free = _votes(model_a, model_b, outcome, z, n_models, reference)
     k, s, n = n_models, z.shape[1], len(y)
-    anchor = k - 1 if reference is None else reference
-    free = np.array([m for m in range(k + s) if m != anchor], dtype=np.int64)
     full = _newton(a, b, y, z, k, free)
     rng = np.random.default_rng(seed)
     ratings = np.empty((rounds, k))
