@@ -58,7 +58,7 @@ class Launch:
                 pytest.fail(f"bin/run exited with {self.proc.returncode}:\n{self.output[-3000:]}")
             if "stylegap is running at" in self.output:
                 try:
-                    if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    if requests.get(f"{self.base}/healthz", timeout=15).status_code == 200:
                         return
                 except requests.ConnectionError:
                     pass
