@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 app = Celery("stylegap")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Substance benchmarks keep their tasks beside their code.
+app.autodiscover_tasks(["inference_workers.substance"])

@@ -19,4 +19,5 @@ urlpatterns = [
     path("api/", include("ratings.api_urls")),
     # Models, generation jobs, benchmarks.
     path("models/", include("inference_workers.urls")),
+    path("substance/", include("inference_workers.substance.urls")),
 ]

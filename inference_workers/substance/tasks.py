@@ -1,0 +1,1 @@
+"""Celery wiring for the substance benchmarks."""
