@@ -3,7 +3,8 @@
 Queue order for a rater in a study (``lease_next_comparison``):
 
 1. A live lease the rater already holds is handed back (reload, resume: never a second item).
-2. A rater who has voted ``comparisons_per_rater`` times gets nothing (they are done).
+2. A rater who has voted ``comparisons_per_rater`` times gets nothing (they are done), nor does
+   one who answered any item of the qualification round wrongly (they may finish, and are paid).
 3. The first ``qualification_items`` items are gold (attention) items; after that a gold item
    comes at the study's ``attention_check_rate``: item i (counted from 0 after qualification)
    is gold when ``floor((i + 1 + o) * rate) > floor((i + o) * rate)``, with a per-rater offset
@@ -84,6 +85,14 @@ def gold_offset(rater: Rater, rate: float) -> float:
     return fraction / rate
 
 
+def failed_qualification(study: Study, rater: Rater, n_voted: int) -> bool:
+    """Whether the rater has finished the qualification round with a wrong answer on any of its items."""
+    if not study.qualification_items or n_voted < study.qualification_items:
+        return False
+    first = rater.votes.filter(comparison__is_gold=True).order_by("pk")[: study.qualification_items]
+    return any(winner != gold for winner, gold in first.values_list("winner", "comparison__gold_answer"))
+
+
 def gold_is_due(study: Study, rater: Rater, n_voted: int) -> bool:
     """Whether the rater's next item (they have voted ``n_voted`` times) is an attention check."""
     if n_voted < study.qualification_items:
@@ -131,7 +140,7 @@ def _lease(rater: Rater, study: Study, now: datetime) -> Assignment | None:
     if held is not None:
         # The rater's own lease ran out before the beat task saw it: give it back first.
         release_leases([held])
-    if n_voted >= study.comparisons_per_rater:
+    if n_voted >= study.comparisons_per_rater or failed_qualification(study, rater, n_voted):
         return None
     comparison = None
     if gold_is_due(study, rater, n_voted):

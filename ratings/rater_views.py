@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from ratings import actions
 from ratings.actions import CHOICES, Arrival, VoteOutcome
-from ratings.assignment import lease_next_comparison, open_comparisons, rater_progress
+from ratings.assignment import failed_qualification, lease_next_comparison, open_comparisons, rater_progress
 from ratings.models import Rater, RaterPlatform, Recruitment, Study, StudyStatus
 from ratings.rendering import render_model_text
 
@@ -150,6 +150,9 @@ def rate(request, rater_token):
         n_voted, _ = rater_progress(rater)
         if n_voted >= n_wanted:
             return redirect("rater:done", rater_token=rater.token)
+        if failed_qualification(study, rater, n_voted):
+            actions.do_exclude_rater(rater, "Did not pass the qualification round.")
+            return render(request, "rater/not_qualified.html", {"rater": rater})
         return render(request, "rater/no_more_work.html", {"rater": rater, "n_voted": n_voted})
     n_voted = assignment.n_voted
     comparison = assignment.comparison
@@ -234,7 +237,10 @@ def done(request, rater_token):
     study = rater.study
     n_voted, n_wanted = rater_progress(rater)
     finished = (
-        rater.completed_at or n_voted >= n_wanted or (n_voted > 0 and not open_comparisons(study, rater).exists())
+        rater.completed_at
+        or n_voted >= n_wanted
+        or failed_qualification(study, rater, n_voted)
+        or (n_voted > 0 and not open_comparisons(study, rater).exists())
     )
     if not finished:
         return redirect("rater:rate", rater_token=rater.token)

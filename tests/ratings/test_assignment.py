@@ -113,9 +113,11 @@ def test_qualification_items_come_first_then_checks_at_the_study_rate():
     gold_positions = []
     for position in range(22):
         lease = lease_next_comparison(rater)
+        good = "left" if lease.left_is_a else "right"
         if lease.comparison.is_gold:
             gold_positions.append(position)
-        do_record_vote(rater, lease.token, "left")
+        # Gold answers are A; passing the qualification round lets the rater go on.
+        do_record_vote(rater, lease.token, good)
     assert gold_positions[:2] == [0, 1]
     # After qualification, 20 items at rate 1/4: exactly 5 checks, one in each run of 4.
     later = [p - 2 for p in gold_positions[2:]]

@@ -50,7 +50,7 @@ def test_figures_per_rater():
 
 @pytest.mark.django_db
 def test_rules_exclude_without_deleting_votes_and_a_researcher_can_undo(researcher_client):
-    study = rating_study(n_prompts=2, n_gold=2, qualification_items=2, comparisons_per_rater=4)
+    study = rating_study(n_prompts=2, n_gold=2, attention_check_rate=0.5, comparisons_per_rater=4)
     careless, careful = factories.rater(study), factories.rater(study)
     for rater, wrong in ((careless, True), (careful, False)):
         while (lease := lease_next_comparison(rater)) is not None:

@@ -153,3 +153,30 @@ def test_closed_study_says_so(client):
     study = rating_study(n_prompts=1, status="closed")
     page = client.get(reverse("rater:enter", args=[study.token]))
     assert "not open" in page.content.decode()
+
+
+def test_a_rater_who_fails_the_qualification_round_stops_and_may_still_finish(client):
+    study = rating_study(n_prompts=4, n_gold=2, qualification_items=2, comparisons_per_rater=6)
+    page = client.get(reverse("rater:enter", args=[study.token]), follow=True)
+    for _ in range(2):
+        # Both qualification items, answered against the known better answer.
+        assignment = Assignment.objects.get(rater__study=study, status="leased")
+        wrong = "right" if assignment.left_is_a else "left"
+        page = client.post(vote_form(page.content.decode()), {"choice": wrong}, follow=True)
+    html = page.content.decode()
+    assert "the study ends here for you" in html
+    rater = Rater.objects.get(study=study)
+    assert rater.excluded and Vote.objects.filter(rater=rater).count() == 2
+    page = client.get(reverse("rater:done", args=[rater.token]))
+    assert study.completion_code in page.content.decode()
+
+
+def test_a_rater_who_passes_the_qualification_round_goes_on(client):
+    study = rating_study(n_prompts=4, n_gold=2, qualification_items=2, comparisons_per_rater=4)
+    page = client.get(reverse("rater:enter", args=[study.token]), follow=True)
+    for _ in range(2):
+        assignment = Assignment.objects.get(rater__study=study, status="leased")
+        right = "left" if assignment.left_is_a else "right"
+        page = client.post(vote_form(page.content.decode()), {"choice": right}, follow=True)
+    assert "3 of 4" in page.content.decode()
+    assert not Rater.objects.get(study=study).excluded
