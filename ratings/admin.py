@@ -1,7 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
+from django.urls import reverse
 
+from ratings.actions import do_create_attention_checks, do_invite_raters
 from ratings.models import Assignment, Comparison, Rater, Study, Vote
+
+INVITES_PER_ACTION = 10
 
 
 @admin.register(Study)
@@ -13,6 +17,23 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     filter_horizontal = ("language_models",)
     readonly_fields = ("token", "created_by", "created_at")
+    actions = ("add_attention_checks", "create_invites")
+
+    @admin.action(description="Add attention checks at the study's rate")
+    def add_attention_checks(self, request, queryset):
+        for study in queryset:
+            wanted = round(study.attention_check_rate * study.comparisons.filter(is_gold=False).count())
+            missing = max(wanted, study.qualification_items) - study.comparisons.filter(is_gold=True).count()
+            n = do_create_attention_checks(study, missing) if missing > 0 else 0
+            self.message_user(request, f"{study}: {n} attention checks added.", messages.INFO)
+
+    @admin.action(description=f"Create {INVITES_PER_ACTION} invite links")
+    def create_invites(self, request, queryset):
+        for study in queryset:
+            raters = do_invite_raters(study, INVITES_PER_ACTION)
+            entry = reverse("rater:enter", args=[study.token])
+            links = " ".join(request.build_absolute_uri(f"{entry}?invite={r.token}") for r in raters)
+            self.message_user(request, f"{study}: {links}", messages.INFO)
 
     def save_model(self, request, obj, form, change):
         if not change:
