@@ -72,7 +72,6 @@ ADMIN_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.
 DB_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
 PORT = int(os.environ.get("BENCH_PORT", "8123"))
 VOTE_FORM = re.compile(r'action="(/r/w/[^"]+/vote/[^"]+/)"')
-CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 def log(msg: str) -> None:
@@ -191,7 +190,6 @@ def client_process(kind: str, tokens: list[str], deadline: float, start_at: floa
         return response, data, elapsed
 
     def rater(token: str) -> None:
-        csrf_cookie = ""
         mine_cycles, mine_requests = [], []
         while time.monotonic() < start_at:
             time.sleep(0.001)
@@ -202,26 +200,15 @@ def client_process(kind: str, tokens: list[str], deadline: float, start_at: floa
                     mine_requests.append(elapsed)
                     mine_cycles.append(elapsed)
                     continue
-                headers = {"Cookie": f"csrftoken={csrf_cookie}"} if csrf_cookie else {}
-                response, data, t_get = request("GET", f"/r/w/{token}/", headers=headers)
-                for header, value in response.getheaders():
-                    if header.lower() == "set-cookie" and value.startswith("csrftoken="):
-                        csrf_cookie = value.split(";", 1)[0].split("=", 1)[1]
+                response, data, t_get = request("GET", f"/r/w/{token}/")
                 html = data.decode()
                 form = VOTE_FORM.search(html)
                 if response.status != 200 or form is None:
                     errors.append(f"no vote form (status {response.status})")
                     return
-                body = urlencode({"csrfmiddlewaretoken": CSRF_FIELD.search(html).group(1), "choice": "left"})
+                body = urlencode({"choice": "left"})
                 response, _, t_post = request(
-                    "POST",
-                    form.group(1),
-                    body,
-                    {
-                        "Content-Type": "application/x-www-form-urlencoded",
-                        "Cookie": f"csrftoken={csrf_cookie}",
-                        "Referer": f"http://127.0.0.1:{PORT}/",
-                    },
+                    "POST", form.group(1), body, {"Content-Type": "application/x-www-form-urlencoded"}
                 )
                 if response.status != 302:
                     errors.append(f"vote answered {response.status}")

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ratings import actions
@@ -121,6 +122,9 @@ def _needs_consent(rater: Rater) -> bool:
     return rater.consented_at is None and bool(study.consent_text or study.instructions)
 
 
+# Rater forms need no CSRF cookie: the rater's token in the URL, not a cookie, is the credential, and
+# MTurk's iframe is a third-party context where a SameSite cookie would not be sent.
+@csrf_exempt
 @rater_page
 def consent(request, rater_token):
     rater = _rater(request, rater_token)
@@ -186,6 +190,7 @@ VOTE_MESSAGES = {
 }
 
 
+@csrf_exempt
 @require_POST
 @rater_page
 def vote(request, rater_token, assignment_token):
@@ -206,6 +211,7 @@ def vote(request, rater_token, assignment_token):
     return redirect("rater:rate", rater_token=rater.token)
 
 
+@csrf_exempt
 @require_POST
 @rater_page
 def pause(request, rater_token):

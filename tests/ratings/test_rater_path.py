@@ -180,3 +180,17 @@ def test_a_rater_who_passes_the_qualification_round_goes_on(client):
         page = client.post(vote_form(page.content.decode()), {"choice": right}, follow=True)
     assert "3 of 4" in page.content.decode()
     assert not Rater.objects.get(study=study).excluded
+
+
+def test_rater_forms_work_without_a_csrf_cookie_as_in_mturks_iframe():
+    from django.test import Client
+
+    study = rating_study(n_prompts=2, consent_text="Consent.", comparisons_per_rater=2)
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(reverse("rater:enter", args=[study.token]), follow=True)
+    rater = Rater.objects.get(study=study)
+    page = browser.post(reverse("rater:consent", args=[rater.token]), {"consent": "yes"}, follow=True)
+    page = browser.post(vote_form(page.content.decode()), {"choice": "left"}, follow=True)
+    assert "2 of 2" in page.content.decode()
+    assert "csrftoken" not in browser.cookies
+    assert Vote.objects.filter(rater=rater).count() == 1
