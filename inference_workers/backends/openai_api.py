@@ -8,6 +8,7 @@ connection) is retried after ``Retry-After`` when the server sends one, else aft
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+# Providers echo (part of) a wrong key in their 401 text; such text must not reach the database.
+_KEYLIKE = re.compile(r"\b(?:sk|key|api)[-_][A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
+
+
+def redact(text: str, key: str) -> str:
+    if key:
+        text = text.replace(key, "[key]")
+    return _KEYLIKE.sub("[key]", text)
 
 
 class ApiError(Exception):
@@ -67,6 +76,7 @@ def chat_completion(endpoint: ApiEndpoint, body: dict, sleep=time.sleep) -> ApiA
     """One chat completion, retried on 429/5xx and connection errors."""
     url = endpoint.base_url.rstrip("/") + "/chat/completions"
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    key = ""
     if endpoint.api_key_env:
         key = os.environ.get(endpoint.api_key_env, "")
         if not key:
@@ -83,7 +93,8 @@ def chat_completion(endpoint: ApiEndpoint, body: dict, sleep=time.sleep) -> ApiA
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code}"
             if exc.code not in RETRY_STATUSES:
-                raise ApiError(f"The API answered {last}: {exc.read(300).decode(errors='replace')}") from exc
+                detail = redact(exc.read(300).decode(errors="replace"), key)
+                raise ApiError(f"The API answered {last}: {detail}") from exc
             sleep(_retry_after(exc.headers, attempt, endpoint))
             continue
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:

@@ -61,7 +61,10 @@ class ChatServer:
         if handler.path != "/v1/chat/completions":
             return self.reply(handler, 404, {"error": {"message": "not found"}})
         if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return self.reply(handler, 401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+            # As OpenAI does, the refusal quotes the key it was given.
+            presented = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {presented}."
+            return self.reply(handler, 401, {"error": {"message": message, "type": "invalid_request_error"}})
         with self.lock:
             self.requests.append(body)
             self.in_flight += 1

@@ -55,6 +55,17 @@ def test_gives_up_after_the_last_attempt_and_never_retries_a_client_error():
             chat_completion(wrong_key, body)
 
 
+def test_a_refusal_that_quotes_a_wrong_key_is_redacted(monkeypatch):
+    monkeypatch.setenv("STYLEGAP_TEST_WRONG_KEY", "sk-wrong-0123456789abcdef")
+    with ChatServer(KEY) as server:
+        endpoint = ApiEndpoint(server.base_url, "gpt-test", "STYLEGAP_TEST_WRONG_KEY")
+        body = {"model": "gpt-test", "messages": [{"role": "user", "content": "Hi"}]}
+        with pytest.raises(ApiError) as refused:
+            chat_completion(endpoint, body)
+    assert "HTTP 401" in str(refused.value) and "Incorrect API key" in str(refused.value)
+    assert "0123456789abcdef" not in str(refused.value)
+
+
 def test_the_key_is_sent_but_never_stored(db):
     with ChatServer(KEY) as server:
         model = api_model(server)
