@@ -16,6 +16,8 @@ from django.db.models import Count
 
 from inference_workers.models import BenchmarkRun, LanguageModel
 from inference_workers.style_features import style_features
+from inference_workers.substance.gap import style_substance_gap
+from inference_workers.substance.scoring import wilson_interval
 from ratings.battles import STYLE_COLUMNS
 from ratings.models import AnalysisSnapshot, Study, Vote, VoteSource, Winner
 from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
@@ -269,17 +271,27 @@ def leaderboard(
 LEADERBOARD_ROW_KEYS = ("model", "rating", "ci", "votes", "win_rate", "style_controlled")
 
 
-def leaderboard_json(board: dict) -> dict:
-    """The issue's fixed leaderboard shape, for the command, the downloads and the API."""
+def leaderboard_json(board: dict, substance: dict[str, dict] | None = None) -> dict:
+    """The issue's fixed leaderboard shape, for the command, the downloads and the API.
+
+    Each model also carries ``substance`` ({benchmark, accuracy, ci} or null) from ``substance``.
+    """
+    substance = substance or {}
     return {
         "n_votes": board["n_votes"],
-        "models": [{k: row[k] for k in LEADERBOARD_ROW_KEYS} for row in board["models"]],
+        "models": [
+            {**{k: row[k] for k in LEADERBOARD_ROW_KEYS}, "substance": substance_json(substance.get(row["model"]))}
+            for row in board["models"]
+        ],
         "style_coefficients": board["style_coefficients"],
     }
 
 
 def substance_scores(model_names: list[str]) -> dict[str, dict]:
-    """Each model's latest finished substance score, in SUBSTANCE_ORDER preference."""
+    """Each model's latest finished substance score, in SUBSTANCE_ORDER preference; measured before published.
+
+    ``ci`` is the 95% Wilson interval of the accuracy; None for a published score with no item count.
+    """
     runs = (
         BenchmarkRun.objects.filter(model__name__in=model_names, accuracy__isnull=False)
         .select_related("model")
@@ -288,19 +300,63 @@ def substance_scores(model_names: list[str]) -> dict[str, dict]:
     best: dict[str, dict] = {}
     for run in runs:
         rank = SUBSTANCE_ORDER.index(run.benchmark) if run.benchmark in SUBSTANCE_ORDER else len(SUBSTANCE_ORDER)
+        rank = (rank, run.published)
         current = best.get(run.model.name)
         if current is None or rank < current["_rank"]:
+            ci = wilson_interval(run.n_correct, run.n_items) if run.n_items else None
             best[run.model.name] = {
                 "_rank": rank,
                 "benchmark": run.benchmark,
                 "benchmark_label": run.get_benchmark_display(),
                 "accuracy": run.accuracy,
+                "ci": [_num(ci[0]), _num(ci[1])] if ci else None,
                 "n_items": run.n_items,
                 "published": run.published,
+                "citation": run.citation,
+                "run_id": run.pk,
             }
     for value in best.values():
         value.pop("_rank")
     return best
+
+
+SUBSTANCE_JSON_KEYS = ("benchmark", "accuracy", "ci")
+
+
+def substance_json(score: dict | None) -> dict | None:
+    """The leaderboard JSON's ``substance`` entry: {benchmark, accuracy, ci}, or None."""
+    return {k: score[k] for k in SUBSTANCE_JSON_KEYS} if score else None
+
+
+def payload_substance(payload: dict) -> dict[str, dict]:
+    """The substance scores a snapshot was computed with, by model name."""
+    return {r["model"]: r["substance"] for r in payload.get("against_reference", []) if r.get("substance")}
+
+
+def gap_against_reference(row: dict, reference_score: dict | None) -> dict | None:
+    """Preference beside relative accuracy and their difference (inference_workers.substance.gap)."""
+    score = row["substance"]
+    if not score or not reference_score or row["win_rate"] is None:
+        return None
+    if score["benchmark"] != reference_score["benchmark"]:
+        return None
+    result = style_substance_gap(
+        row["win_rate"],
+        row["battles"],
+        score["accuracy"],
+        score["n_items"],
+        reference_score["accuracy"],
+        reference_score["n_items"],
+    )
+    if result is None:
+        return None
+    return {
+        "benchmark": score["benchmark"],
+        "preference": _num(result.preference),
+        "relative_accuracy": _num(result.relative_accuracy),
+        "gap": _num(result.gap),
+        "ci": [_num(result.ci[0]), _num(result.ci[1])],
+    }
 
 
 def against_reference(table: VoteTable, reference: int | None, substance: dict[str, dict]) -> list[dict]:
@@ -328,6 +384,9 @@ def against_reference(table: VoteTable, reference: int | None, substance: dict[s
                 equal_or_better=_num(wr.equal_or_better),
             )
         rows.append(row)
+    reference_score = substance.get(table.models[reference].name) if reference is not None else None
+    for row in rows:
+        row["gap"] = None if row["is_reference"] else gap_against_reference(row, reference_score)
     return rows
 
 

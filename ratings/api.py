@@ -13,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ratings.analysis import latest_snapshot, leaderboard_json
+from ratings.analysis import latest_snapshot, leaderboard_json, payload_substance
 from ratings.models import Study
 
 TRUSTED = OpenApiParameter("trusted", bool, description="Only raters that Dawid-Skene rates as reliable.")
@@ -58,7 +58,12 @@ class StudyLeaderboard(APIView):
         snap = latest_snapshot(study, _snapshot_key(request))
         if snap is None:
             return Response({"detail": NO_SNAPSHOT}, status=status.HTTP_404_NOT_FOUND)
-        return Response({**leaderboard_json(snap.payload["leaderboard"]), "computed_at": snap.computed_at})
+        return Response(
+            {
+                **leaderboard_json(snap.payload["leaderboard"], payload_substance(snap.payload)),
+                "computed_at": snap.computed_at,
+            }
+        )
 
 
 class StudyAnalysis(APIView):

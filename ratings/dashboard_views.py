@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ratings.analysis import latest_snapshot, leaderboard_json
+from ratings.analysis import latest_snapshot, leaderboard_json, payload_substance
 from ratings.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
 from ratings.models import Study, Vote
 from ratings.roles import researcher_required
@@ -79,7 +79,9 @@ def substance(request, slug):
         for r in with_both:
             y = 0.5 if r["is_reference"] else r["win_rate"]
             lo, hi = (r["ci"] or [None, None]) if not r["is_reference"] else (None, None)
-            points.append(_role_point(r, r["substance"]["accuracy"], y, y_lower=lo, y_upper=hi))
+            # Measured and published scores are drawn apart: circles and squares.
+            kind = "published" if r["substance"].get("published") else "measured"
+            points.append(_role_point(r, r["substance"]["accuracy"], y, y_lower=lo, y_upper=hi, series=kind))
         ctx["rows"] = rows
         ctx["n_battles"] = sum(r["battles"] for r in rows)
         if points:
@@ -91,6 +93,7 @@ def substance(request, slug):
                 x_range=(0, 1),
                 y_range=(0, 1),
                 diagonal=True,
+                series_shapes={"measured": "circle", "published": "square"},
             )
         ctx["scaling_charts"] = []
         for field, label in (("parameter_count", "parameters"), ("imitation_data_tokens", "imitation-data tokens")):
@@ -211,7 +214,10 @@ def download(request, slug, name):
         raise Http404("No analysis snapshot yet.")
     suffix = "-trusted" if ctx["trusted"] else ""
     if name == "leaderboard.json":
-        body, kind = json.dumps(leaderboard_json(payload["leaderboard"]), indent=2), "application/json"
+        body, kind = (
+            json.dumps(leaderboard_json(payload["leaderboard"], payload_substance(payload)), indent=2),
+            "application/json",
+        )
     elif name == "analysis.json":
         body, kind = json.dumps(payload, indent=2), "application/json"
     elif name == "leaderboard.csv":
@@ -232,13 +238,17 @@ def download(request, slug, name):
         body, kind = _csv(rows), "text/csv"
     elif name == "reference.csv":
         head = ["model", "role", "battles", "win_rate", "ci_low", "ci_high", "equal_or_better", "benchmark", "accuracy"]
+        head += ["accuracy_ci_low", "accuracy_ci_high", "published", "relative_accuracy", "gap", "gap_ci_low"]
+        head += ["gap_ci_high"]
         rows = [head]
         for r in payload["against_reference"]:
             s = r["substance"] or {}
             ci = r["ci"] or ["", ""]
+            gap = r.get("gap") or {}
             rows.append(
                 [r["model"], r["role"], r["battles"], r["win_rate"], *ci, r["equal_or_better"]]
-                + [s.get("benchmark", ""), s.get("accuracy", "")]
+                + [s.get("benchmark", ""), s.get("accuracy", ""), *(s.get("ci") or ["", ""]), s.get("published", "")]
+                + [gap.get("relative_accuracy", ""), gap.get("gap", ""), *(gap.get("ci") or ["", ""])]
             )
         body, kind = _csv(rows), "text/csv"
     elif name == "matrix.csv" and payload["win_matrix"]:

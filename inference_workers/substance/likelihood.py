@@ -39,3 +39,53 @@ def choice_logprobs(model, tokenizer, context: str, choices: Sequence[str]) -> l
 
 def mc1_prediction(scores: Sequence[float]) -> int:
     return max(range(len(scores)), key=scores.__getitem__)
+
+
+class PrefixCache:
+    """The keys and values of a text every context starts with (TruthfulQA's primer), computed once."""
+
+    @torch.inference_mode()
+    def __init__(self, model, tokenizer, prefix: str):
+        self.ids = tokenizer(prefix, add_special_tokens=True)["input_ids"]
+        device = next(model.parameters()).device
+        self.past = model(input_ids=torch.tensor([self.ids], device=device), use_cache=True).past_key_values
+
+
+@torch.inference_mode()
+def choice_logprobs_after_prefix(model, tokenizer, prefix: PrefixCache, context: str, choices: Sequence[str]):
+    """``choice_logprobs`` with the shared prefix's keys and values reused: only the rest is computed.
+
+    Falls back to ``choice_logprobs`` when the context's tokens do not start with the prefix's
+    (a token merged across the boundary), so the scores are the same either way.
+    """
+    import copy
+
+    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+    n_prefix = len(prefix.ids)
+    rest = context_ids[n_prefix:]
+    if context_ids[:n_prefix] != prefix.ids or not rest:
+        return choice_logprobs(model, tokenizer, context, choices)
+    choice_ids = [tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
+    sequences = [rest + ids for ids in choice_ids]
+    width = max(len(s) for s in sequences)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    input_ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(sequences), n_prefix + width), dtype=torch.long)
+    attention[:, :n_prefix] = 1
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.tensor(seq)
+        attention[row, n_prefix : n_prefix + len(seq)] = 1
+    past = copy.deepcopy(prefix.past)
+    past.batch_repeat_interleave(len(sequences))
+    device = next(model.parameters()).device
+    logits = model(
+        input_ids=input_ids.to(device), attention_mask=attention.to(device), past_key_values=past, use_cache=True
+    ).logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    scores = []
+    for row, ids in enumerate(choice_ids):
+        # The token at position p (counted after the prefix) is predicted by the logits at p - 1.
+        positions = torch.arange(len(rest) - 1, len(rest) - 1 + len(ids), device=device)
+        targets = torch.tensor(ids, device=device)
+        scores.append(float(logprobs[row, positions, targets].sum()))
+    return scores

@@ -1,1 +1,13 @@
-"""Celery wiring for the substance benchmarks."""
+"""Celery wiring for substance benchmarks; the work lives in runner.py.
+
+Queued with ``queue=model.queue`` (actions.py): ``gpu`` for local models, ``api`` for API models.
+"""
+
+from celery import shared_task
+
+from inference_workers.substance import runner
+
+
+@shared_task(name="inference_workers.substance.tasks.run_benchmark")
+def run_benchmark(run_id: int) -> str:
+    return runner.run_benchmark(run_id)

@@ -106,7 +106,8 @@ def test_leaderboard_json_has_the_fixed_shape_from_a_file_and_from_the_study(tmp
     assert from_file["n_votes"] == 180
     assert [m["model"] for m in from_file["models"]] == ["gamma", "alpha", "beta"]
     top = from_file["models"][0]
-    assert set(top) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled"}
+    assert set(top) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled", "substance"}
+    assert top["substance"] is None
     assert top["ci"][0] < top["rating"] < top["ci"][1] and top["votes"] == 120
     assert set(top["style_controlled"]) == {"rating", "ci"}
     assert set(from_file["style_coefficients"]) == {"length", "headers", "lists", "bold"}

@@ -72,7 +72,9 @@ def test_downloads_carry_the_same_numbers(researcher_client, analysed):
     url = reverse("dashboard:download", args=[analysed.slug, "leaderboard.json"])
     data = json.loads(researcher_client.get(url).content)
     assert set(data) == {"n_votes", "models", "style_coefficients"}
-    assert data["models"][0] == {k: board["models"][0][k] for k in data["models"][0]}
+    assert data["models"][0] == {k: board["models"][0][k] for k in data["models"][0] if k != "substance"} | {
+        "substance": None
+    }
     rows = list(csv.DictReader(io.StringIO(researcher_client.get(url.replace(".json", ".csv")).content.decode())))
     assert [r["model"] for r in rows] == [m["model"] for m in board["models"]]
     assert float(rows[0]["rating"]) == board["models"][0]["rating"]
@@ -103,7 +105,7 @@ def test_the_api_serves_the_leaderboard_to_a_researchers_token_only(client, rese
     assert response.status_code == 200
     data = response.json()
     assert data["n_votes"] == 7040 and data["models"][0]["model"] == "gpt4"
-    assert set(data["models"][0]) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled"}
+    assert set(data["models"][0]) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled", "substance"}
     studies = client.get(reverse("api:study-list"), HTTP_AUTHORIZATION=f"Token {token.key}").json()
     assert {"slug": analysed.slug, "n_votes": 7040}.items() <= next(
         s for s in studies if s["slug"] == analysed.slug

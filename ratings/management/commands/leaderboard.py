@@ -4,7 +4,15 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ratings.analysis import ModelInfo, VoteTable, leaderboard, leaderboard_json, study_votes, trusted_subset
+from ratings.analysis import (
+    ModelInfo,
+    VoteTable,
+    leaderboard,
+    leaderboard_json,
+    study_votes,
+    substance_scores,
+    trusted_subset,
+)
 from ratings.battles import BattleFormatError, battles_to_arrays, read_battles
 from ratings.models import Study
 
@@ -64,7 +72,7 @@ class Command(BaseCommand):
         reference = names.index(pin) if pin else None
         board = leaderboard(table, reference=reference, rounds=rounds, style_interval=style_interval)
         if json:
-            self.stdout.write(_dumps(leaderboard_json(board)))
+            self.stdout.write(_dumps(leaderboard_json(board, substance_scores(names))))
             return
         self.stdout.write(f"{board['n_votes']} votes")
         self.stdout.write(

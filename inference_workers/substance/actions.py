@@ -1,0 +1,79 @@
+"""State changes for substance benchmarks. Views, tasks and the run_benchmark command call these."""
+
+from django.db import transaction
+
+from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelKind, ModelStatus
+from inference_workers.substance.runner import prompting_text
+
+
+class BenchmarkRequestRefused(Exception):
+    """A run that cannot be started, in words a researcher can act on."""
+
+
+def check_runnable(model: LanguageModel, benchmark: str) -> None:
+    if model.status != ModelStatus.READY:
+        raise BenchmarkRequestRefused(f"{model} is not ready ({model.get_status_display().lower()}).")
+    if model.kind == ModelKind.IMPORTED:
+        raise BenchmarkRequestRefused("Imported outputs cannot answer new questions: enter a published result.")
+    if benchmark == Benchmark.TRUTHFULQA_MC1 and not model.is_local:
+        raise BenchmarkRequestRefused("MC1 needs the model's own log-likelihoods: choose TruthfulQA (generation).")
+
+
+def do_create_benchmark_run(
+    model: LanguageModel, benchmark: str, *, subset_size: int | None = None, subset_seed: int = 0
+) -> BenchmarkRun:
+    """A queued run (not yet sent to a worker) with its prompting written down."""
+    check_runnable(model, benchmark)
+    return BenchmarkRun.objects.create(
+        model=model,
+        benchmark=benchmark,
+        prompting=prompting_text(benchmark, model.kind),
+        subset_size=subset_size,
+        subset_seed=subset_seed if subset_size is not None else None,
+    )
+
+
+def do_queue_benchmark_run(run: BenchmarkRun) -> None:
+    """Send the run to its model's queue (``gpu`` for local models, ``api`` for API models) after commit."""
+    from inference_workers.substance import tasks
+
+    queue = run.model.queue
+    transaction.on_commit(lambda: tasks.run_benchmark.apply_async((run.pk,), queue=queue))
+
+
+def do_start_benchmark_run(
+    model: LanguageModel, benchmark: str, *, subset_size: int | None = None, subset_seed: int = 0
+) -> BenchmarkRun:
+    with transaction.atomic():
+        run = do_create_benchmark_run(model, benchmark, subset_size=subset_size, subset_seed=subset_seed)
+        do_queue_benchmark_run(run)
+    return run
+
+
+def do_resume_benchmark_run(run: BenchmarkRun) -> BenchmarkRun:
+    """Queue a failed run again; it scores only the items not stored yet."""
+    with transaction.atomic():
+        run = BenchmarkRun.objects.select_for_update().select_related("model").get(pk=run.pk)
+        if run.published or run.status != JobStatus.FAILED:
+            raise BenchmarkRequestRefused("Only a failed measured run can be resumed.")
+        run.status, run.error, run.finished_at = JobStatus.QUEUED, "", None
+        run.save(update_fields=["status", "error", "finished_at"])
+        do_queue_benchmark_run(run)
+    return run
+
+
+def do_enter_published_result(
+    model: LanguageModel, benchmark: str, accuracy: float, citation: str, *, n_items: int | None = None
+) -> BenchmarkRun:
+    """A score from a publication, for a model that cannot run here; the database requires the citation."""
+    n = n_items or 0
+    return BenchmarkRun.objects.create(
+        model=model,
+        benchmark=benchmark,
+        status=JobStatus.SUCCEEDED,
+        published=True,
+        citation=citation.strip(),
+        accuracy=accuracy,
+        n_items=n,
+        n_correct=round(accuracy * n),
+    )

@@ -1,0 +1,58 @@
+"""Acceptance: SmolLM2-135M-Instruct's NQ-open accuracy on a seeded 200-question subset, through the real worker."""
+
+import json
+import time
+
+import pytest
+from django.urls import reverse
+
+from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
+from inference_workers.substance import datasets, scoring
+from inference_workers.substance.actions import do_start_benchmark_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for_run(run: BenchmarkRun, timeout: float, seen_progress: list) -> BenchmarkRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        seen_progress.append(run.n_items)
+        if run.status in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s ({run.n_items} items)")
+
+
+def test_smollm2_scores_a_seeded_200_question_subset_on_the_gpu_queue(worker, smollm2, researcher_client):
+    started = time.monotonic()
+    run = do_start_benchmark_run(smollm2, Benchmark.NQ_OPEN, subset_size=200, subset_seed=0)
+    progress: list[int] = []
+    run = wait_for_run(run, 600, progress)
+    seconds = time.monotonic() - started
+    print(f"SmolLM2 NQ-open 200 via the worker: {run.n_correct}/{run.n_items} in {seconds:.0f} s")
+
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.n_items == 200 and run.accuracy == run.n_correct / 200
+    assert any(0 < n < 200 for n in progress), "progress is written between batches"
+    chosen = {q.item_id: q for q in datasets.seeded_subset(datasets.nq_open_dev(), 200, 0)}
+    items = list(BenchmarkItem.objects.filter(run=run))
+    assert {i.item_id for i in items} == set(chosen)
+    for item in items:
+        # Every stored verdict is the contains-scorer's verdict on the stored answer against the data set's gold.
+        assert item.gold == list(chosen[item.item_id].answers)
+        assert item.correct == scoring.contains_match(item.prediction, item.gold)
+    assert sum(bool(i.prediction) for i in items) > 190
+    assert "Question: {question}?" in run.prompting and "greedy" in run.prompting
+
+    progress_json = json.loads(researcher_client.get(reverse("substance:run-progress", args=[run.pk])).content)
+    assert progress_json["done"] == progress_json["total"] == 200 and progress_json["finished"]
+    low, high = scoring.wilson_interval(run.n_correct, 200)
+    assert progress_json["ci"] == pytest.approx([low, high])
+
+    page = researcher_client.get(reverse("substance:run-detail", args=[run.pk])).content.decode()
+    assert f"{100 * run.accuracy:.1f}%" in page and f"{100 * low:.1f}–{100 * high:.1f}%" in page
+    assert "Seeded subset of 200 items (seed 0)" in page
+
+    wrong = researcher_client.get(reverse("substance:wrong-answers", args=[run.pk])).content.decode()
+    assert f"{200 - run.n_correct} wrong of 200" in wrong
