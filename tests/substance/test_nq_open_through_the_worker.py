@@ -28,7 +28,7 @@ def test_smollm2_scores_a_seeded_200_question_subset_on_the_gpu_queue(worker, sm
     started = time.monotonic()
     run = do_start_benchmark_run(smollm2, Benchmark.NQ_OPEN, subset_size=200, subset_seed=0)
     progress: list[int] = []
-    run = wait_for_run(run, 600, progress)
+    run = wait_for_run(run, 1200, progress)
     seconds = time.monotonic() - started
     print(f"SmolLM2 NQ-open 200 via the worker: {run.n_correct}/{run.n_items} in {seconds:.0f} s")
 
