@@ -7,7 +7,7 @@ backend, writing Responses (with style features) to a throwaway SQLite database;
 length, left-padded batches. The naive loop tokenizes and generates one prompt at a time.
 tokens/s = completion tokens generated (up to and including the end-of-sequence token) / wall seconds.
 
-    .venv/bin/python bench/generation.py [--prompts 64] [--max-new-tokens 64] [--batch-size 32]
+    .venv/bin/python bench/generation.py [--prompts 64] [--max-new-tokens 48] [--batch-size 64]
 
 GPU mode (``--gpu``): SmolLM2-135M's exact shape (its config, read from the GGUF) with random bf16
 weights, every answer forced to the full length, end to end including load and warm-up; the job
@@ -130,13 +130,13 @@ def gpu_main(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=None, help="default 64 (CPU), 1024 (--gpu)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="default 64 (CPU), 128 (--gpu)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default 32 (CPU), 1024 (--gpu)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default 48 (CPU), 128 (--gpu)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 64 (CPU), 1024 (--gpu)")
     parser.add_argument("--gpu", action="store_true", help="random weights in SmolLM2's shape, forced full length")
     parser.add_argument("--static-cache", action="store_true", help="--gpu only: static KV cache + torch.compile")
     parser.add_argument("--naive-sample", type=int, default=16, help="--gpu only: prompts in the naive loop")
     args = parser.parse_args()
-    gpu_defaults, cpu_defaults = (1024, 128, 1024), (64, 64, 32)
+    gpu_defaults, cpu_defaults = (1024, 128, 1024), (64, 48, 64)
     for name, value in zip(
         ("prompts", "max_new_tokens", "batch_size"), gpu_defaults if args.gpu else cpu_defaults, strict=True
     ):
