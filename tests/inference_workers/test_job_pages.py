@@ -148,3 +148,25 @@ def test_imported_outputs_are_matched_by_prompt_id_or_text(tmp_path, settings):
     assert by_prompt[p2.pk].n_list_items == 2
     job.refresh_from_db()
     assert (job.done, job.total) == (2, 3)
+
+
+def test_the_registry_shows_metadata_and_verdicts_but_never_an_api_key(researcher_client, monkeypatch):
+    monkeypatch.setenv("STYLEGAP_TEST_SECRET", "sk-secret-value-123456")
+    api = factories.model(
+        name="gpt-x",
+        kind=ModelKind.OPENAI_API,
+        role="proprietary",
+        api_base_url="https://api.example.org/v1",
+        api_model_id="gpt-x",
+        api_key_env="STYLEGAP_TEST_SECRET",
+    )
+    refused = local_model(
+        name="evil", status=ModelStatus.REFUSED, status_message="Refused: config.json has an auto_map."
+    )
+    factories.model(name="vicuna-13b", base_model_name="LLaMA-13B", imitation_data_source="ShareGPT")
+    listing = researcher_client.get(reverse("inference:model-list")).content.decode()
+    assert "LLaMA-13B" in listing and "ShareGPT" in listing and "Refused" in listing
+    detail = researcher_client.get(reverse("inference:model-detail", args=[refused.pk])).content.decode()
+    assert "has an auto_map" in detail
+    api_page = researcher_client.get(reverse("inference:model-detail", args=[api.pk])).content.decode()
+    assert "STYLEGAP_TEST_SECRET" in api_page and "sk-secret-value" not in api_page
