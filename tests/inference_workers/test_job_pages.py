@@ -170,3 +170,19 @@ def test_the_registry_shows_metadata_and_verdicts_but_never_an_api_key(researche
     assert "has an auto_map" in detail
     api_page = researcher_client.get(reverse("inference:model-detail", args=[api.pk])).content.decode()
     assert "STYLEGAP_TEST_SECRET" in api_page and "sk-secret-value" not in api_page
+
+
+def test_an_admin_starts_a_job_from_the_admin(admin_client, django_capture_on_commit_callbacks):
+    ps = factories.prompt_set()
+    factories.prompt(ps)
+    model = local_model()
+    config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=8, seed=0)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(
+            reverse("admin:inference_workers_generationjob_add"),
+            {"model": model.pk, "prompt_set": ps.pk, "decoding_config": config.pk, "queue": ""},
+        )
+    assert response.status_code == 302, response.content.decode()[:1500]
+    job = GenerationJob.objects.get(model=model)
+    assert job.status == JobStatus.QUEUED and job.total == 1 and job.celery_task_id
+    assert len(callbacks) == 1
