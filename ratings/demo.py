@@ -1,24 +1,31 @@
-"""The demo study: the Vicuna-80 questions with imported answers (data/vicuna80, see its SOURCE.md).
+"""The demo: the Vicuna-80 human-vote study, a live SmolLM2 study, and substance scores (data/vicuna80).
 
 Every loader here is idempotent: running it again finds what is there and adds only what is missing.
 """
 
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
 from inference_workers.actions import do_import_outputs, do_import_prompts
-from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, PromptSet
+from inference_workers.models import (
+    GenerationJob,
+    LanguageModel,
+    ModelKind,
+    ModelRole,
+    ModelStatus,
+    PromptSet,
+    Response,
+)
 from ratings.actions import do_create_comparisons
 from ratings.models import PairingDesign, Study, StudyStatus
 
 VICUNA80_DIR = Path(settings.BASE_DIR) / "data" / "vicuna80"
 PROMPT_SET_NAME = "vicuna-80"
-DEMO_STUDY_SLUG = "vicuna80-chatgpt-vs-vicuna13b"
 
 
 @dataclass(frozen=True)
@@ -129,45 +136,116 @@ def load_vicuna80_model(prompt_set: PromptSet, name: str) -> tuple[LanguageModel
     return model, do_import_outputs(model, prompt_set, answers)
 
 
+LIVE_STUDY_SLUG = "vicuna80-live-smollm2-vs-chatgpt"
+# Gudibande et al. 2023, "The False Promise of Imitating Proprietary LLMs" (arXiv 2305.15717):
+# ChatGPT's NQ accuracy, the paper's measure of substance. Shown as published, not measured here.
+PUBLISHED_SUBSTANCE = (
+    (
+        "gpt35",
+        "nq_open",
+        0.31,
+        "Gudibande et al. 2023, The False Promise of Imitating Proprietary LLMs (arXiv 2305.15717): "
+        "ChatGPT on Natural Questions, 31%.",
+    ),
+)
+
+
 @dataclass
-class DemoSetup:
+class LiveSetup:
     study: Study
-    new_response_ids: list[int] = field(default_factory=list)
+    job: GenerationJob | None
     new_comparisons: int = 0
 
 
-@transaction.atomic
-def setup_demo_study() -> DemoSetup:
-    """ChatGPT against Vicuna-13B (an imitation of ChatGPT) on the Vicuna-80 questions, open for rating."""
-    prompt_set = load_vicuna80_prompts()
-    reference, ref_ids = load_vicuna80_model(prompt_set, "gpt35")
-    imitation, imi_ids = load_vicuna80_model(prompt_set, "vicuna-13b")
-    study, _ = Study.objects.get_or_create(
-        slug=DEMO_STUDY_SLUG,
-        defaults={
-            "title": "Vicuna-80: ChatGPT vs an imitation model",
-            "prompt_set": prompt_set,
-            "reference_model": reference,
-            "pairing": PairingDesign.VS_REFERENCE,
-            "status": StudyStatus.OPEN,
-            "votes_per_comparison": 3,
-            "comparisons_per_rater": 10,
-            "instructions": (
-                "You will see a question and two answers written by AI assistants. "
-                "Read both and choose the better answer. Judge what is said, not only how it looks."
-            ),
-            "consent_text": (
-                "This is a research study on how people judge AI-written answers. Your choices are "
-                "recorded anonymously. You may stop at any time."
-            ),
-            "follow_up_questions": [
-                {"key": "factual", "text": "Which answer is more factually accurate?"},
-                {"key": "written", "text": "Which answer is better written?"},
-            ],
-        },
+def live_decoding_config(max_new_tokens: int):
+    from inference_workers.actions import decoding_config_for
+
+    return decoding_config_for(temperature=0.7, top_p=0.9, max_new_tokens=max_new_tokens, seed=0)
+
+
+def setup_live_study(max_new_tokens: int) -> LiveSetup:
+    """SmolLM2-135M-Instruct (generated here by the worker) against ChatGPT's imported answers.
+
+    Queues a generation job only for questions SmolLM2 has not answered yet, and only when no
+    job for them is already queued or running; comparisons are added as answers arrive.
+    """
+    from inference_workers.actions import do_start_generation_job
+    from inference_workers.management.commands.run_benchmark import register_packaged_smollm2
+    from inference_workers.models import JobStatus
+
+    with transaction.atomic():
+        prompt_set = load_vicuna80_prompts()
+        reference, _ = load_vicuna80_model(prompt_set, "gpt35")
+        smollm2 = register_packaged_smollm2()
+        study, _ = Study.objects.get_or_create(
+            slug=LIVE_STUDY_SLUG,
+            defaults={
+                "title": "Live: SmolLM2-135M-Instruct vs ChatGPT on the Vicuna-80 questions",
+                "prompt_set": prompt_set,
+                "reference_model": reference,
+                "pairing": PairingDesign.VS_REFERENCE,
+                "status": StudyStatus.OPEN,
+                "votes_per_comparison": 3,
+                "comparisons_per_rater": 10,
+                "attention_check_rate": 0.1,
+                "instructions": (
+                    "You will see a question and two answers written by AI assistants. Read both and "
+                    "choose the better answer. Judge what is said, not only how it looks."
+                ),
+                "consent_text": (
+                    "This is a research study on how people judge AI-written answers. Your choices are "
+                    "recorded anonymously. You may stop at any time."
+                ),
+                "follow_up_questions": [
+                    {"key": "factual", "text": "Which answer is more factually accurate?"},
+                    {"key": "written", "text": "Which answer is better written?"},
+                ],
+            },
+        )
+        study.language_models.add(reference, smollm2)
+    config = live_decoding_config(max_new_tokens)
+    answered = Response.objects.filter(model=smollm2, prompt__prompt_set=prompt_set, decoding_config=config)
+    job = (
+        GenerationJob.objects.filter(model=smollm2, prompt_set=prompt_set, decoding_config=config)
+        .order_by("-pk")
+        .first()
     )
-    study.language_models.add(reference, imitation)
-    return DemoSetup(study=study, new_response_ids=ref_ids + imi_ids, new_comparisons=do_create_comparisons(study))
+    missing = prompt_set.prompts.count() - answered.count()
+    if missing and (job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING)):
+        job = do_start_generation_job(smollm2, prompt_set, config)
+    return LiveSetup(study=study, job=job, new_comparisons=add_live_comparisons(study))
+
+
+def add_live_comparisons(study: Study) -> int:
+    """Comparisons for every question both models have answered, plus the study's attention checks."""
+    from ratings.actions import do_create_attention_checks
+
+    added = do_create_comparisons(study)
+    regular = study.comparisons.filter(is_gold=False).count()
+    gold_wanted = round(regular * study.attention_check_rate)
+    gold_have = study.comparisons.filter(is_gold=True).count()
+    if gold_wanted > gold_have:
+        do_create_attention_checks(study, gold_wanted - gold_have)
+    return added
+
+
+def setup_substance(nq_subset: int):
+    """SmolLM2's NQ-open accuracy on a seeded subset (run by the worker once) and published scores."""
+    from inference_workers.models import BenchmarkRun, JobStatus
+    from inference_workers.substance.actions import do_enter_published_result, do_start_benchmark_run
+
+    for name, benchmark, accuracy, citation in PUBLISHED_SUBSTANCE:
+        model = LanguageModel.objects.get(name=name)
+        if not BenchmarkRun.objects.filter(model=model, benchmark=benchmark, published=True).exists():
+            do_enter_published_result(model, benchmark, accuracy, citation)
+    smollm2 = LanguageModel.objects.get(name="smollm2-135m-instruct")
+    run = (
+        BenchmarkRun.objects.filter(model=smollm2, benchmark="nq_open", published=False, subset_size=nq_subset)
+        .exclude(status__in=[JobStatus.FAILED, JobStatus.CANCELLED])
+        .order_by("-pk")
+        .first()
+    )
+    return run or do_start_benchmark_run(smollm2, "nq_open", subset_size=nq_subset, subset_seed=0)
 
 
 DEMO_ACCOUNTS = (("admin", True), ("researcher", False))

@@ -25,7 +25,10 @@ from tests.conftest import ARTIFACTS, REPO
 
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_URL", "TEST_BROKER_URL")
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-DEMO_SLUG = "vicuna80-chatgpt-vs-vicuna13b"
+HUMAN_SLUG = "vicuna80-human-votes"
+LIVE_SLUG = "vicuna80-live-smollm2-vs-chatgpt"
+# Small enough for CI: short SmolLM2 answers and a 10-question NQ-open subset.
+DEMO_ENV = {"STYLEGAP_DEMO_MAX_NEW_TOKENS": "24", "STYLEGAP_DEMO_NQ_SUBSET": "10"}
 
 
 def free_port() -> int:
@@ -117,7 +120,7 @@ class PostgresState:
 @pytest.fixture
 def launch_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    env.update(PORT=str(free_port()), STYLEGAP_VAR_DIR=str(tmp_path / "var"), STYLEGAP_HTTPS="0")
+    env.update(PORT=str(free_port()), STYLEGAP_VAR_DIR=str(tmp_path / "var"), STYLEGAP_HTTPS="0", **DEMO_ENV)
     return env
 
 
@@ -138,6 +141,37 @@ def postgres_and_redis(launch_env):
     admin.close()
 
 
+def check_demo_data(state) -> None:
+    """The story the first command tells: real votes, SmolLM2's real answers, real substance scores."""
+    human = f"SELECT id FROM ratings_study WHERE slug = '{HUMAN_SLUG}'"
+    n_models = state.execute(f"SELECT COUNT(*) FROM ratings_study_language_models WHERE study_id = ({human})")
+    assert n_models[0][0] in (8, 9)
+    n_votes = state.execute(
+        f"SELECT COUNT(*) FROM ratings_vote v JOIN ratings_comparison c ON v.comparison_id = c.id "
+        f"WHERE c.study_id = ({human})"
+    )
+    assert n_votes[0][0] >= 6720
+    smollm2 = "SELECT id FROM inference_workers_languagemodel WHERE name = 'smollm2-135m-instruct'"
+    answered = state.execute(
+        f"SELECT COUNT(DISTINCT r.prompt_id) FROM inference_workers_response r "
+        f"JOIN inference_workers_prompt p ON r.prompt_id = p.id "
+        f"JOIN inference_workers_promptset s ON p.prompt_set_id = s.id "
+        f"WHERE s.name = 'vicuna-80' AND r.model_id = ({smollm2}) AND r.text <> ''"
+    )
+    assert answered[0][0] == 80
+    live = f"SELECT id FROM ratings_study WHERE slug = '{LIVE_SLUG}'"
+    assert (
+        state.execute(f"SELECT COUNT(*) FROM ratings_comparison WHERE study_id = ({live}) AND NOT is_gold")[0][0] == 80
+    )
+    runs = state.execute(
+        f"SELECT status, accuracy, n_items FROM inference_workers_benchmarkrun "
+        f"WHERE model_id = ({smollm2}) AND benchmark = 'nq_open' AND NOT published"
+    )
+    assert len(runs) == 1 and runs[0][0] == "succeeded" and runs[0][2] == 10 and runs[0][1] is not None
+    published = state.execute("SELECT COUNT(*) FROM inference_workers_benchmarkrun WHERE published")
+    assert published[0][0] >= 1
+
+
 def check_site(launch: Launch, state) -> None:
     base = launch.base
     assert requests.get(f"{base}/", timeout=10).status_code == 200
@@ -149,26 +183,37 @@ def check_site(launch: Launch, state) -> None:
     creds = launch.credentials()
     assert set(creds) == {"admin", "researcher"}
     session = login(base, "researcher", creds["researcher"])
-    page = session.get(f"{base}/studies/{DEMO_SLUG}/", timeout=10)
+    page = session.get(f"{base}/studies/{HUMAN_SLUG}/", timeout=10)
     assert page.status_code == 200 and "Vicuna-13B" in page.text
-    assert state.execute("SELECT COUNT(*) FROM ratings_comparison")[0][0] == 80
+    check_demo_data(state)
+
+    # The printed rater link opens the live study for an anonymous rater.
+    rater_link = re.search(r"^Rater link \(live study\): (\S+)$", launch.output, re.MULTILINE).group(1)
+    assert requests.get(rater_link, timeout=10).status_code == 200
 
     # Forget the style features, then ask for them from the web page: only the worker can refill them.
-    state.execute("UPDATE inference_workers_response SET style_computed_at = NULL, n_headers = NULL RETURNING id")
-    before = state.execute("SELECT COUNT(*) FROM django_celery_results_taskresult")[0][0]
+    chosen = "SELECT id FROM inference_workers_languagemodel WHERE name IN ('gpt4', 'vicuna-13b')"
+    state.execute(f"UPDATE inference_workers_response SET style_computed_at = NULL WHERE model_id IN ({chosen})")
+    style_results = (
+        "SELECT status, worker FROM django_celery_results_taskresult "
+        "WHERE task_name = 'inference_workers.tasks.compute_style_features' ORDER BY id"
+    )
+    before = len(state.execute(style_results))
     sent = session.post(
-        f"{base}/studies/{DEMO_SLUG}/style-features/", headers={"X-CSRFToken": session.cookies["csrftoken"]}, timeout=10
+        f"{base}/studies/{HUMAN_SLUG}/style-features/",
+        headers={"X-CSRFToken": session.cookies["csrftoken"]},
+        timeout=10,
     )
     assert sent.status_code == 200 and "queued for the worker" in sent.text
 
     deadline = time.monotonic() + 120
-    while state.execute("SELECT COUNT(*) FROM inference_workers_response WHERE style_computed_at IS NULL")[0][0]:
+    unstyled = (
+        f"SELECT COUNT(*) FROM inference_workers_response WHERE style_computed_at IS NULL AND model_id IN ({chosen})"
+    )
+    while state.execute(unstyled)[0][0]:
         assert time.monotonic() < deadline, "the worker did not compute the style features"
         time.sleep(0.5)
-    results = state.execute(
-        "SELECT status, worker FROM django_celery_results_taskresult "
-        "WHERE task_name = 'inference_workers.tasks.compute_style_features' ORDER BY id"
-    )
+    results = state.execute(style_results)
     assert len(results) > before
     status, worker = results[-1]
     assert status == "SUCCESS" and worker.startswith("stylegap@")
@@ -188,8 +233,10 @@ def test_main_command_on_the_embedded_default(launch_env, tmp_path):
     again = Launch(launch_env, "run-embedded-again.log")
     try:
         again.wait_until_serving()
-        assert "80 comparisons (0 new), 0 answers imported now" in again.output
-        assert "all answers done already" in again.output
+        assert "human votes (already there)" in again.output
+        assert "SmolLM2's answers are all there" in again.output
+        assert "NQ-open subset (done)" in again.output
+        assert "Worker: SmolLM2 answers" not in again.output  # nothing generated again
         assert again.credentials() == launch.credentials()
     finally:
         again.stop()

@@ -1,14 +1,25 @@
-"""Set up the demo study and its staff accounts; the worker computes style features."""
+"""Set up the demo: the Vicuna-80 human votes, a live SmolLM2 study, substance scores, staff logins.
 
+Idempotent: a second run finds everything and neither imports nor generates again. The worker
+does the heavy parts (SmolLM2's answers, its NQ-open run, the analysis snapshots); with
+``--wait`` this command shows their progress until they are done.
+"""
+
+import os
 import sys
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inference_workers.models import Response
-from inference_workers.tasks import compute_style_features
-from ratings.demo import ensure_demo_accounts, setup_demo_study
+from inference_workers.models import BenchmarkRun, GenerationJob, JobStatus
+from inference_workers.substance.runner import planned_total
+from ratings.demo import add_live_comparisons, ensure_demo_accounts, setup_live_study, setup_substance
+from ratings.tasks import compute_analysis_snapshots
+from ratings.vicuna80_votes import load_vicuna80_votes
+
+FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:
@@ -17,7 +28,7 @@ def progress_bar(done: int, total: int, width: int = 30) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load the Vicuna-80 demo study (idempotent) and create the demo admin and researcher."
+    help = "Load the demo studies and staff logins (idempotent); the worker generates and scores."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -25,50 +36,95 @@ class Command(BaseCommand):
             type=float,
             default=0,
             metavar="SECONDS",
-            help="Wait up to SECONDS for the worker to compute style features, showing progress.",
+            help="Wait up to SECONDS for the worker's generation and benchmark, showing progress.",
+        )
+        parser.add_argument(
+            "--max-new-tokens",
+            type=int,
+            default=int(os.environ.get("STYLEGAP_DEMO_MAX_NEW_TOKENS", 256)),
+            help="Longest SmolLM2 answer in the live study (env STYLEGAP_DEMO_MAX_NEW_TOKENS; default 256).",
+        )
+        parser.add_argument(
+            "--nq-subset",
+            type=int,
+            default=int(os.environ.get("STYLEGAP_DEMO_NQ_SUBSET", 200)),
+            help="Seeded NQ-open subset for SmolLM2's accuracy (env STYLEGAP_DEMO_NQ_SUBSET; default 200).",
+        )
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the site is served.")
+
+    def handle(self, *args, wait: float, max_new_tokens: int, nq_subset: int, base_url: str, **options):
+        base_url = base_url.rstrip("/")
+        votes = load_vicuna80_votes()
+        human = votes.study
+        n_votes = sum(c.votes.count() for c in human.comparisons.all())
+        self.stdout.write(
+            f"Study '{human.title}': {human.language_models.count()} models, {n_votes} human votes"
+            + (" (imported now)." if votes.imported else " (already there).")
+        )
+        compute_analysis_snapshots.delay(human.pk)
+
+        live = setup_live_study(max_new_tokens)
+        job = live.job
+        if job is None or job.status == JobStatus.SUCCEEDED:
+            self.stdout.write(f"Study '{live.study.title}': SmolLM2's answers are all there.")
+        else:
+            self.stdout.write(
+                f"Study '{live.study.title}': the worker is generating SmolLM2's answers "
+                f"(job {job.pk}; live progress at {base_url}/models/jobs/{job.pk}/)."
+            )
+        run = setup_substance(nq_subset)
+        self.stdout.write(
+            f"Substance: SmolLM2 on a seeded {nq_subset}-question NQ-open subset "
+            + ("(done)." if run.status == JobStatus.SUCCEEDED else f"(run {run.pk}, queued for the worker).")
         )
 
-    def handle(self, *args, wait: float, **options):
-        demo = setup_demo_study()
-        study = demo.study
-        self.stdout.write(
-            f"Demo study '{study.title}': {study.comparisons.count()} comparisons "
-            f"({demo.new_comparisons} new), {len(demo.new_response_ids)} answers imported now."
-        )
-        answers = Response.objects.filter(prompt__prompt_set=study.prompt_set, model__in=study.language_models.all())
-        missing = list(answers.filter(style_computed_at__isnull=True).values_list("pk", flat=True))
-        if missing:
-            result = compute_style_features.delay(missing, only_missing=True)
-            self.stdout.write(f"Sent {len(missing)} answers to the worker for style features (task {result.id}).")
-        else:
-            self.stdout.write("Style features: all answers done already.")
-        self._wait_for_style(answers, wait)
+        if wait > 0:
+            deadline = time.monotonic() + wait
+            if job is not None:
+                self._wait("SmolLM2 answers", lambda: self._job_progress(job.pk), deadline)
+                failed = GenerationJob.objects.get(pk=job.pk)
+                if failed.status != JobStatus.SUCCEEDED:
+                    raise CommandError(f"SmolLM2's generation job ended {failed.status}: {failed.error}")
+            self._wait("NQ-open run", lambda: self._run_progress(run.pk), deadline)
+        added = add_live_comparisons(live.study)
+        if added:
+            self.stdout.write(f"Live study: {added} comparisons ready for raters.")
+        compute_analysis_snapshots.delay(live.study.pk)
 
         accounts = ensure_demo_accounts(settings.VAR_DIR / "credentials.json")
         for username, password in accounts.items():
             shown = password or "(set before; see manage.py changepassword)"
             self.stdout.write(f"Login: {username} / {shown}")
+        self.stdout.write(f"Rater link (live study): {base_url}/r/{live.study.token}/")
+        for study in (human, live.study):
+            self.stdout.write(f"Dashboard: {base_url}/studies/{study.slug}/dashboard/")
 
-    def _wait_for_style(self, answers, wait: float):
-        if wait <= 0:
-            return
-        total = answers.count()
-        deadline = time.monotonic() + wait
+    @staticmethod
+    def _job_progress(job_id: int) -> tuple[int, int, bool]:
+        job = GenerationJob.objects.get(pk=job_id)
+        return job.done, job.total, job.status in FINISHED
+
+    @staticmethod
+    def _run_progress(run_id: int) -> tuple[int, int, bool]:
+        run = BenchmarkRun.objects.get(pk=run_id)
+        return run.n_items, planned_total(run), run.status in FINISHED
+
+    def _wait(self, label: str, progress: Callable[[], tuple[int, int, bool]], deadline: float) -> None:
         tty = sys.stdout.isatty()
-        last = -1
+        last = None
         while True:
-            done = answers.filter(style_computed_at__isnull=False).count()
-            if done != last:
-                line = f"Worker: style features {progress_bar(done, total)}"
+            done, total, finished = progress()
+            if (done, total) != last:
+                line = f"Worker: {label} {progress_bar(done, total)}"
                 self.stdout.write(f"\r{line}" if tty else line, ending="" if tty else "\n")
-                last = done
-            if done >= total:
+                last = (done, total)
+            if finished:
                 break
             if time.monotonic() > deadline:
                 raise CommandError(
-                    f"The worker did not finish style features in {wait:.0f} s ({done}/{total}). "
+                    f"The worker did not finish '{label}' in time ({done}/{total}). "
                     "Is the Celery worker running? See var/log/worker.log."
                 )
-            time.sleep(0.5)
+            time.sleep(1)
         if tty:
             self.stdout.write("")
