@@ -102,3 +102,22 @@ def test_mc1_scores_with_the_primer_cached_equal_the_scores_computed_whole(tiny_
         whole = choice_logprobs(loaded.model, loaded.tokenizer, context, q.choices)
         cached = choice_logprobs_after_prefix(loaded.model, loaded.tokenizer, primer, context, q.choices)
         assert cached == pytest.approx(whole, abs=1e-3)
+
+
+def test_the_command_runs_in_process_and_prints_accuracy_with_its_interval(tiny_llama, capsys):
+    from django.core.management import call_command
+
+    call_command("run_benchmark", tiny_llama.name, "--benchmark", "truthfulqa_mc1", "--subset", "2")
+    out = capsys.readouterr().out
+    run = tiny_llama.benchmark_runs.get()
+    assert run.status == JobStatus.SUCCEEDED and run.n_items == 2
+    assert f"{run.n_correct}/2 = {run.accuracy:.4f} (95% Wilson" in out and "random guess" in out
+
+
+def test_the_command_can_queue_the_run_for_the_models_worker(tiny_llama, capsys):
+    from django.core.management import call_command
+
+    call_command("run_benchmark", tiny_llama.name, "--queue", "--subset", "5", "--seed", "2")
+    run = tiny_llama.benchmark_runs.get()
+    assert f"run {run.pk} queued on gpu" in capsys.readouterr().out
+    assert (run.status, run.subset_size, run.subset_seed) == (JobStatus.QUEUED, 5, 2)
