@@ -80,12 +80,14 @@ class Command(BaseCommand):
 
         if wait > 0:
             deadline = time.monotonic() + wait
-            if job is not None:
+            # Only work still in progress is waited for: a second run shows no bars.
+            if job is not None and job.status not in FINISHED:
                 self._wait("SmolLM2 answers", lambda: self._job_progress(job.pk), deadline)
-                failed = GenerationJob.objects.get(pk=job.pk)
-                if failed.status != JobStatus.SUCCEEDED:
-                    raise CommandError(f"SmolLM2's generation job ended {failed.status}: {failed.error}")
-            self._wait("NQ-open run", lambda: self._run_progress(run.pk), deadline)
+                ended = GenerationJob.objects.get(pk=job.pk)
+                if ended.status != JobStatus.SUCCEEDED:
+                    raise CommandError(f"SmolLM2's generation job ended {ended.status}: {ended.error}")
+            if run.status not in FINISHED:
+                self._wait("NQ-open run", lambda: self._run_progress(run.pk), deadline)
         added = add_live_comparisons(live.study)
         if added:
             self.stdout.write(f"Live study: {added} comparisons ready for raters.")
