@@ -219,12 +219,57 @@ def check_site(launch: Launch, state) -> None:
     assert status == "SUCCESS" and worker.startswith("stylegap@")
 
 
+TOUR = ARTIFACTS / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def take_tour_screenshots(launch: Launch) -> None:
+    """The README tour, taken from the site the first command serves: rating page, leaderboard, substance."""
+    from playwright.sync_api import sync_playwright
+
+    base = launch.base
+    rater_link = re.search(r"^Rater link \(live study\): (\S+)$", launch.output, re.MULTILINE).group(1)
+    TOUR.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        rater = browser.new_page(viewport={"width": 1280, "height": 900})
+        rater.goto(rater_link)
+        rater.check("input[type=checkbox]")
+        rater.click("#start")
+        rater.wait_for_selector("#progress")
+        rater.screenshot(path=str(TOUR / "tour-rating-page.png"), full_page=True)
+
+        staff = browser.new_page(viewport={"width": 1280, "height": 900})
+        staff.goto(f"{base}/admin/login/?next=/studies/")
+        staff.fill("#id_username", "researcher")
+        staff.fill("#id_password", launch.credentials()["researcher"])
+        staff.click("input[type=submit]")
+        staff.wait_for_url(f"{base}/studies/")
+        for name, path in (("leaderboard", "dashboard/"), ("style-vs-substance", "dashboard/substance/")):
+            staff.goto(f"{base}/studies/{HUMAN_SLUG}/{path}")
+            assert "7040 votes" in staff.inner_text("main")
+            staff.screenshot(path=str(TOUR / f"tour-{name}.png"), full_page=True)
+        browser.close()
+    for shot in ("tour-rating-page", "tour-leaderboard", "tour-style-vs-substance"):
+        assert (TOUR / f"{shot}.png").stat().st_size > 10_000
+
+
 def test_main_command_on_the_embedded_default(launch_env, tmp_path):
     launch = Launch(launch_env, "run-embedded.log")
     try:
         launch.wait_until_serving()
         assert "embedded SQLite" in launch.output and "embedded filesystem queue" in launch.output
         check_site(launch, SqliteState(tmp_path / "var"))
+        take_tour_screenshots(launch)
     finally:
         launch.stop()
     assert launch.leftover_processes() == []
