@@ -121,7 +121,10 @@ def _style(row: dict, side: str) -> list[int] | None:
 
 
 def study_votes(study: Study) -> VoteTable:
-    """The study's votes for analysis: excluded raters' votes left out, imported votes kept."""
+    """The study's votes for analysis: excluded raters' votes left out, imported votes kept.
+
+    Attention checks (gold comparisons) measure raters, not models: their votes are left out.
+    """
     columns = [
         "winner",
         "answers",
@@ -137,7 +140,10 @@ def study_votes(study: Study) -> VoteTable:
         "comparison__response_b__text",
     ] + [f"comparison__response_{side}__{c}" for side in "ab" for c in STYLE_COLUMNS]
     rows = list(
-        Vote.objects.filter(comparison__study=study).exclude(rater__excluded=True).order_by("pk").values(*columns)
+        Vote.objects.filter(comparison__study=study, comparison__is_gold=False)
+        .exclude(rater__excluded=True)
+        .order_by("pk")
+        .values(*columns)
     )
     model_ids = sorted(
         {r["comparison__response_a__model_id"] for r in rows} | {r["comparison__response_b__model_id"] for r in rows}
