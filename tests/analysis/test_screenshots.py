@@ -1,25 +1,12 @@
 """Headless Chromium screenshots of every dashboard page with the Vicuna-80 votes loaded."""
 
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from ratings.analysis import do_compute_snapshots
 from ratings.vicuna80_votes import load_vicuna80_votes
+from tests.chromium import CHROMIUM, SCREENSHOTS, launch
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 PAGES = ("overview", "substance", "matrix", "activity", "raters")
 
 
@@ -32,9 +19,9 @@ def test_screenshots_of_the_dashboard_pages(live_server, researcher_client):
     study = load_vicuna80_votes().study
     do_compute_snapshots(study)
     session = researcher_client.cookies["sessionid"].value
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
         page = context.new_page()
@@ -46,7 +33,7 @@ def test_screenshots_of_the_dashboard_pages(live_server, researcher_client):
             assert page.locator("h1").inner_text() == study.title
             assert "7040 votes" in page.locator("main").inner_text()
             assert page.locator("svg.chart").count() >= (0 if name == "raters" else 1)
-            shot = SHOTS / f"dashboard-{name}.png"
+            shot = SCREENSHOTS / f"dashboard-{name}.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
         browser.close()

@@ -7,19 +7,9 @@ from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
 from ratings.models import Assignment, Rater, Recruitment
+from tests.chromium import SCREENSHOTS, launch
 from tests.ratings.rating_setup import rating_study
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete"
 KEYS = "abtx"
 
@@ -31,7 +21,7 @@ def chromium():
     # Playwright's sync API keeps an event loop in this thread; the ORM calls here are still synchronous.
     with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
         mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch(p)
         yield browser
         browser.close()
 

@@ -21,6 +21,8 @@ import pytest
 import redis
 import requests
 
+from tests.chromium import SCREENSHOTS
+from tests.chromium import launch as launch_chromium
 from tests.conftest import ARTIFACTS, REPO
 
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_URL", "TEST_BROKER_URL")
@@ -219,17 +221,7 @@ def check_site(launch: Launch, state) -> None:
     assert status == "SUCCESS" and worker.startswith("stylegap@")
 
 
-TOUR = ARTIFACTS / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
+TOUR = SCREENSHOTS
 
 
 def take_tour_screenshots(launch: Launch) -> None:
@@ -240,7 +232,7 @@ def take_tour_screenshots(launch: Launch) -> None:
     rater_link = re.search(r"^Rater link \(live study\): (\S+)$", launch.output, re.MULTILINE).group(1)
     TOUR.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         rater = browser.new_page(viewport={"width": 1280, "height": 900})
         rater.goto(rater_link)
         rater.check("input[type=checkbox]")
