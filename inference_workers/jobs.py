@@ -242,30 +242,58 @@ def api_messages(text: str, system_prompt: str) -> list[dict]:
     ]
 
 
+def api_answer_chunks(
+    model: LanguageModel,
+    texts: list[str],
+    *,
+    system_prompt: str,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+):
+    """Ask an API model every text, a few pool-fulls at a time; yields (start, results, seconds) per chunk.
+
+    Callers record progress and check their cancel flag between chunks.
+    """
+    from inference_workers.backends import openai_api
+
+    endpoint = api_endpoint(model)
+    concurrency = settings.STYLEGAP_API_CONCURRENCY
+    chunk = concurrency * 2
+    for start in range(0, len(texts), chunk):
+        bodies = [
+            openai_api.request_body(
+                endpoint,
+                api_messages(text, system_prompt),
+                temperature=temperature,
+                top_p=top_p,
+                max_new_tokens=max_new_tokens,
+                seed=seed,
+            )
+            for text in texts[start : start + chunk]
+        ]
+        began = time.perf_counter()
+        results = openai_api.chat_completions(endpoint, bodies, concurrency)
+        yield start, results, time.perf_counter() - began
+
+
 def api_work(job: GenerationJob, prompts: list[Prompt], stats: RunStats) -> None:
     from inference_workers.backends import openai_api
 
     config = job.decoding_config
-    endpoint = api_endpoint(job.model)
-    concurrency = settings.STYLEGAP_API_CONCURRENCY
-    # Chunks of a few pool-fulls: progress and the cancel flag are seen between chunks.
-    chunk = concurrency * 2
-    for start in range(0, len(prompts), chunk):
-        part = prompts[start : start + chunk]
-        bodies = [
-            openai_api.request_body(
-                endpoint,
-                api_messages(p.text, config.system_prompt),
-                temperature=config.temperature,
-                top_p=config.top_p,
-                max_new_tokens=config.max_new_tokens,
-                seed=config.seed,
-            )
-            for p in part
-        ]
-        began = time.perf_counter()
-        results = openai_api.chat_completions(endpoint, bodies, concurrency)
-        stats.generating_s += time.perf_counter() - began
+    chunks = api_answer_chunks(
+        job.model,
+        [p.text for p in prompts],
+        system_prompt=config.system_prompt,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+    for start, results, seconds in chunks:
+        part = prompts[start : start + len(results)]
+        stats.generating_s += seconds
         answers = [
             Answer(p, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms)
             for p, r in zip(part, results, strict=True)

@@ -163,26 +163,13 @@ def _local_answers(run: BenchmarkRun, questions: list, ask: Callable, max_new_to
 def _api_answers(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
     """Answers of an OpenAI-compatible API at temperature 0, a few pool-fulls at a time."""
     from inference_workers import jobs
-    from inference_workers.backends import openai_api
 
-    endpoint = jobs.api_endpoint(run.model)
-    concurrency = settings.STYLEGAP_API_CONCURRENCY
-    chunk = concurrency * 2
-    for start in range(0, len(questions), chunk):
-        part = questions[start : start + chunk]
-        bodies = [
-            openai_api.request_body(
-                endpoint,
-                jobs.api_messages(ask(q.question), ""),
-                temperature=0.0,
-                top_p=1.0,
-                max_new_tokens=max_new_tokens,
-                seed=0,
-            )
-            for q in part
-        ]
-        answers = openai_api.chat_completions(endpoint, bodies, concurrency)
-        store(part, [a.text for a in answers])
+    texts = [ask(q.question) for q in questions]
+    chunks = jobs.api_answer_chunks(
+        run.model, texts, system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0
+    )
+    for start, results, _seconds in chunks:
+        store(questions[start : start + len(results)], [r.text for r in results])
 
 
 def _answer(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
