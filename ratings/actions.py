@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import combinations
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Response
-from ratings.assignment import lock_comparisons, release_leases
+from ratings.assignment import from_db_datetime, lock_clause, lock_comparisons, release_leases
 from ratings.models import (
     Assignment,
     AssignmentStatus,
@@ -157,37 +156,45 @@ def do_record_vote(
         raise ValueError(f"unknown choice {choice!r}")
     now = now or timezone.now()
     study = rater.study
-    with transaction.atomic():
-        assignment = Assignment.objects.select_for_update().filter(token=assignment_token, rater=rater).first()
-        if assignment is None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Plain statements, as in ratings.assignment's lease: this runs once per vote.
+        cursor.execute(
+            "SELECT id, comparison_id, status, leased_at, left_is_a FROM ratings_assignment"  # noqa: S608
+            f" WHERE token = %s AND rater_id = %s{lock_clause()}",
+            [assignment_token, rater.pk],
+        )
+        row = cursor.fetchone()
+        if row is None:
             return VoteOutcome.UNKNOWN_ASSIGNMENT
-        if assignment.status == AssignmentStatus.VOTED:
+        assignment_id, comparison_id, status, leased_at, left_is_a = row
+        if status == AssignmentStatus.VOTED:
             return VoteOutcome.ALREADY_RECORDED
-        seconds = max(0.0, (now - assignment.leased_at).total_seconds())
+        seconds = max(0.0, (now - from_db_datetime(leased_at)).total_seconds())
         if seconds < study.min_seconds_on_page:
             return VoteOutcome.TOO_SOON
         reclaim = 0
-        if assignment.status == AssignmentStatus.EXPIRED:
-            (comparison,) = lock_comparisons([assignment.comparison_id])
+        if status == AssignmentStatus.EXPIRED:
+            (comparison,) = lock_comparisons([comparison_id])
             if not comparison.is_gold and comparison.claim_count >= study.votes_per_comparison:
                 return VoteOutcome.COMPARISON_FULL
             reclaim = 1
         Vote.objects.create(
-            comparison_id=assignment.comparison_id,
-            assignment=assignment,
+            comparison_id=comparison_id,
+            assignment_id=assignment_id,
             rater=rater,
-            winner=side_to_answer(choice, assignment.left_is_a),
-            answers={
-                key: side_to_answer(value, assignment.left_is_a) for key, value in (answers or {}).items() if value
-            },
+            winner=side_to_answer(choice, bool(left_is_a)),
+            answers={key: side_to_answer(value, bool(left_is_a)) for key, value in (answers or {}).items() if value},
             reason=reason.strip()[:5000],
             seconds_on_page=seconds,
         )
         # A live lease already holds its claim; the UPDATE takes the comparison's row lock.
-        Comparison.objects.filter(pk=assignment.comparison_id).update(
-            vote_count=F("vote_count") + 1, claim_count=F("claim_count") + reclaim
+        cursor.execute(
+            "UPDATE ratings_comparison SET vote_count = vote_count + 1, claim_count = claim_count + %s WHERE id = %s",
+            [reclaim, comparison_id],
         )
-        Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.VOTED)
+        cursor.execute(
+            "UPDATE ratings_assignment SET status = %s WHERE id = %s", [AssignmentStatus.VOTED, assignment_id]
+        )
     return VoteOutcome.RECORDED
 
 

@@ -37,13 +37,13 @@ default opens every transaction with BEGIN IMMEDIATE, which serialises writers i
 import math
 import secrets
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from ratings.models import Assignment, AssignmentStatus, Comparison, Rater, Study
+from ratings.models import Assignment, AssignmentStatus, Comparison, Rater, Study, new_token
 
 
 def lock_assignments(pks) -> list[Assignment]:
@@ -64,19 +64,11 @@ def open_comparisons(study: Study, rater: Rater) -> QuerySet[Comparison]:
     )
 
 
-def next_open_comparison(study: Study, rater: Rater) -> Comparison | None:
-    """Step 4 of the queue order: lock and return the next open comparison, or None."""
-    queue = open_comparisons(study, rater)
-    fewest = queue.values_list("claim_count", flat=True).first()
-    if fewest is None:
-        return None
-    start = secrets.randbelow(2**31)
-    return _lock_first(queue.filter(claim_count=fewest, shuffle_key__gte=start)) or _lock_first(queue)
-
-
-def unseen_gold(study: Study, rater: Rater) -> QuerySet[Comparison]:
-    seen = Assignment.objects.filter(rater=rater, comparison=OuterRef("pk"))
-    return Comparison.objects.filter(study=study, is_gold=True).filter(~Exists(seen)).order_by("claim_count", "pk")
+def next_open_comparison(study: Study, rater: Rater) -> int | None:
+    """Step 4 of the queue order on its own: lock the next open comparison and return its id, or None."""
+    with connection.cursor() as cursor:
+        row = _pick_open(cursor, study, rater, secrets.randbelow(2**31))
+    return row[0] if row else None
 
 
 def gold_offset(rater: Rater, rate: float) -> float:
@@ -105,10 +97,6 @@ def gold_is_due(study: Study, rater: Rater, n_voted: int) -> bool:
     return math.floor((i + 1 + o) * rate) > math.floor((i + o) * rate)
 
 
-# A rating page needs the prompt and both answers: fetched with the lease, not one by one.
-WITH_TEXTS = ("prompt", "response_a", "response_b")
-
-
 def lease_next_comparison(rater: Rater, now: datetime | None = None) -> Assignment | None:
     """The rater's current or next assignment, leased until ``now + study.lease_seconds``; None when done.
 
@@ -117,52 +105,159 @@ def lease_next_comparison(rater: Rater, now: datetime | None = None) -> Assignme
     now = now or timezone.now()
     for attempt in range(3):
         try:
-            with transaction.atomic():
-                return _lease(rater, rater.study, now)
-        except IntegrityError:
-            # Another request of this rater leased first (one live lease per rater is a database rule).
+            with transaction.atomic(), connection.cursor() as cursor:
+                return _lease(cursor, rater, rater.study, now)
+        except (IntegrityError, _LeaseRaced):
+            # Another request of this rater leased or voted first (one live lease per rater is a
+            # database rule): read again.
             if attempt == 2:
                 raise
     return None
 
 
-def _lease(rater: Rater, study: Study, now: datetime) -> Assignment | None:
-    held = (
-        Assignment.objects.filter(rater=rater, status=AssignmentStatus.LEASED)
-        .select_related(*(f"comparison__{name}" for name in WITH_TEXTS))
-        .select_for_update(of=("self",))
-        .first()
+# --- The hot path: one rater's lease, in a few plain statements -------------------------------------
+#
+# The rating page runs this on every item, so it is written as SQL that both backends accept (no ORM
+# query compilation, no joins to plan): ``FOR UPDATE [SKIP LOCKED]`` is added on Postgres only; SQLite
+# serialises writers with BEGIN IMMEDIATE instead. Tests run it on both.
+
+ASSIGNMENT_COLUMNS = "id, comparison_id, token, left_is_a, status, leased_at, lease_expires_at"
+COMPARISON_COLUMNS = "id, prompt_id, response_a_id, response_b_id"
+
+
+class _LeaseRaced(Exception):
+    """The rater's live lease changed between reading and locking it (another tab voted): read again."""
+
+
+def lock_clause(skip_locked: bool = False) -> str:
+    if not connection.features.has_select_for_update:
+        return ""
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+
+
+def to_db_datetime(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def from_db_datetime(value) -> datetime:
+    # Postgres hands back aware datetimes; SQLite naive ones in UTC.
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
+
+
+def _assignment_from_row(row, rater: Rater) -> Assignment:
+    pk, comparison_id, token, left_is_a, status, leased_at, lease_expires_at = row
+    assignment = Assignment(
+        id=pk,
+        comparison_id=comparison_id,
+        rater=rater,
+        token=token,
+        left_is_a=bool(left_is_a),
+        status=status,
+        leased_at=from_db_datetime(leased_at),
+        lease_expires_at=from_db_datetime(lease_expires_at),
     )
-    n_voted = rater.assignments.filter(status=AssignmentStatus.VOTED).count()
-    if held is not None and held.lease_expires_at > now:
-        held.n_voted = n_voted
-        return held
-    if held is not None:
+    assignment._state.adding = False
+    return assignment
+
+
+def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | None:
+    cursor.execute(
+        "SELECT COALESCE(SUM(CASE WHEN status = %s THEN 1 ELSE 0 END), 0), MAX(CASE WHEN status = %s THEN id END)"
+        " FROM ratings_assignment WHERE rater_id = %s",
+        [AssignmentStatus.VOTED, AssignmentStatus.LEASED, rater.pk],
+    )
+    n_voted, held_id = cursor.fetchone()
+    if held_id is not None:
+        cursor.execute(
+            f"SELECT {ASSIGNMENT_COLUMNS} FROM ratings_assignment WHERE id = %s AND status = %s{lock_clause()}",  # noqa: S608
+            [held_id, AssignmentStatus.LEASED],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise _LeaseRaced
+        held = _assignment_from_row(row, rater)
+        if held.lease_expires_at > now:
+            held.n_voted = n_voted
+            return held
         # The rater's own lease ran out before the beat task saw it: give it back first.
         release_leases([held])
     if n_voted >= study.comparisons_per_rater or failed_qualification(study, rater, n_voted):
         return None
-    comparison = None
+    picked = None
     if gold_is_due(study, rater, n_voted):
-        comparison = _lock_first(unseen_gold(study, rater))
-    if comparison is None:
-        comparison = next_open_comparison(study, rater)
-    if comparison is None:
+        picked = _pick_gold(cursor, study, rater)
+    if picked is None:
+        picked = _pick_open(cursor, study, rater, secrets.randbelow(2**31))
+    if picked is None:
         return None
-    Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") + 1)
-    assignment = Assignment.objects.create(
-        comparison=comparison,
-        rater=rater,
-        left_is_a=secrets.randbits(1) == 1,
-        leased_at=now,
-        lease_expires_at=now + timedelta(seconds=study.lease_seconds),
+    comparison_id = picked[0]
+    cursor.execute("UPDATE ratings_comparison SET claim_count = claim_count + 1 WHERE id = %s", [comparison_id])
+    token, left_is_a, expires = new_token(), secrets.randbits(1) == 1, now + timedelta(seconds=study.lease_seconds)
+    cursor.execute(
+        "INSERT INTO ratings_assignment"
+        " (comparison_id, rater_id, token, left_is_a, status, leased_at, lease_expires_at, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        [comparison_id, rater.pk, token, left_is_a, AssignmentStatus.LEASED, *map(to_db_datetime, (now, expires, now))],
+    )
+    assignment = _assignment_from_row(
+        (cursor.fetchone()[0], comparison_id, token, left_is_a, AssignmentStatus.LEASED, now, expires), rater
     )
     assignment.n_voted = n_voted
     return assignment
 
 
-def _lock_first(queue: QuerySet[Comparison]) -> Comparison | None:
-    return queue.select_related(*WITH_TEXTS).select_for_update(skip_locked=True, of=("self",)).first()
+# Rows of the study's queue this rater has never been assigned (any status). The SQL built here is
+# constant fragments only; every value goes in as a parameter.
+_UNSEEN = "NOT EXISTS (SELECT 1 FROM ratings_assignment a WHERE a.rater_id = %s AND a.comparison_id = c.id)"
+
+
+def _pick_open(cursor, study: Study, rater: Rater, start: int):
+    """Step 4 of the queue order: lock and return (id, prompt, A, B) of the next open comparison, or None.
+
+    First the fewest-claimed rows at or after the random start (the fewest claim count comes from
+    a subquery that stops at the first row of the index), then, wrapping round, the whole queue.
+    """
+    queue = f"FROM ratings_comparison c WHERE c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
+    args = [study.pk, False, rater.pk]
+    cursor.execute(
+        f"SELECT {COMPARISON_COLUMNS} {queue}"
+        f" AND c.claim_count = (SELECT c.claim_count {queue} AND c.claim_count < %s"
+        "  ORDER BY c.claim_count, c.shuffle_key LIMIT 1)"
+        f" AND c.shuffle_key >= %s ORDER BY c.shuffle_key LIMIT 1{lock_clause(skip_locked=True)}",
+        [*args, *args, study.votes_per_comparison, start],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute(
+            f"SELECT {COMPARISON_COLUMNS} {queue} AND c.claim_count < %s"
+            f" ORDER BY c.claim_count, c.shuffle_key LIMIT 1{lock_clause(skip_locked=True)}",
+            [*args, study.votes_per_comparison],
+        )
+        row = cursor.fetchone()
+    return row
+
+
+def _pick_gold(cursor, study: Study, rater: Rater):
+    cursor.execute(
+        f"SELECT {COMPARISON_COLUMNS} FROM ratings_comparison c WHERE c.study_id = %s AND c.is_gold = %s"  # noqa: S608
+        f" AND {_UNSEEN}"
+        f" ORDER BY c.claim_count, c.id LIMIT 1{lock_clause(skip_locked=True)}",
+        [study.pk, True, rater.pk],
+    )
+    return cursor.fetchone()
+
+
+def page_texts(assignment: Assignment) -> tuple[str, str, str]:
+    """(prompt, answer A, answer B) of an assignment's comparison, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.text, ra.text, rb.text FROM ratings_comparison c"
+            " JOIN inference_workers_prompt p ON p.id = c.prompt_id"
+            " JOIN inference_workers_response ra ON ra.id = c.response_a_id"
+            " JOIN inference_workers_response rb ON rb.id = c.response_b_id WHERE c.id = %s",
+            [assignment.comparison_id],
+        )
+        return cursor.fetchone()
 
 
 def release_leases(assignments: list[Assignment]) -> int:

@@ -8,6 +8,7 @@ from functools import wraps
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -16,7 +17,8 @@ from django.views.decorators.http import require_POST
 
 from ratings import actions
 from ratings.actions import CHOICES, Arrival, VoteOutcome
-from ratings.assignment import failed_qualification, lease_next_comparison, open_comparisons, rater_progress
+from ratings.assignment import failed_qualification, lease_next_comparison, open_comparisons, page_texts, rater_progress
+from ratings.hotpath import rater_by_token
 from ratings.models import Rater, RaterPlatform, Recruitment, Study, StudyStatus
 from ratings.rendering import render_model_text
 
@@ -112,7 +114,9 @@ def enter(request, study_token):
 
 
 def _rater(request, rater_token) -> Rater:
-    rater = get_object_or_404(Rater.objects.select_related("study"), token=rater_token)
+    rater = rater_by_token(rater_token)
+    if rater is None:
+        raise Http404("No such rater.")
     request.rater_study = rater.study
     return rater
 
@@ -159,17 +163,16 @@ def rate(request, rater_token):
             return render(request, "rater/not_qualified.html", {"rater": rater})
         return render(request, "rater/no_more_work.html", {"rater": rater, "n_voted": n_voted})
     n_voted = assignment.n_voted
-    comparison = assignment.comparison
-    a, b = comparison.response_a, comparison.response_b
+    prompt, a, b = page_texts(assignment)
     left, right = (a, b) if assignment.left_is_a else (b, a)
     waited = (timezone.now() - assignment.leased_at).total_seconds()
     context = {
         "rater": rater,
         "study": study,
         "assignment": assignment,
-        "prompt_html": render_model_text(comparison.prompt.text),
-        "left_html": render_model_text(left.text),
-        "right_html": render_model_text(right.text),
+        "prompt_html": render_model_text(prompt),
+        "left_html": render_model_text(left),
+        "right_html": render_model_text(right),
         "position": n_voted + 1,
         "n_wanted": n_wanted,
         "percent": round(100 * n_voted / n_wanted) if n_wanted else 100,
