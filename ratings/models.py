@@ -120,7 +120,8 @@ class Comparison(models.Model):
     migration 0002) that refuses responses to any prompt other than ``prompt``.
     """
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
+    # Indexes that lead with study (the queue, unique_pair_per_study) serve study lookups too.
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons")
     response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_a")
     response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_b")
@@ -142,7 +143,6 @@ class Comparison(models.Model):
             models.CheckConstraint(name="gold_has_answer", condition=Q(is_gold=False) | Q(gold_answer__in=["a", "b"])),
         ]
         indexes = [
-            models.Index(fields=["study", "vote_count"], name="comparison_fewest_votes"),
             # The next-comparison queue (ratings/assignment.py) walks this index in order.
             models.Index(fields=["study", "is_gold", "claim_count", "shuffle_key"], name="comparison_queue"),
         ]
@@ -202,7 +202,8 @@ class Assignment(models.Model):
     """One rater x one comparison: a lease with a deadline, and the order the rater saw."""
 
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
-    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments")
+    # one_assignment_per_rater_comparison (rater, comparison) serves rater lookups too.
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     left_is_a = models.BooleanField(help_text="True when response A was shown on the left.")
     status = models.CharField(max_length=20, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED)
@@ -245,9 +246,13 @@ class VoteSource(models.TextChoices):
 class Vote(models.Model):
     """A judgement on a comparison, in terms of its responses A and B (not left / right)."""
 
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
+    # vote_by_comparison (comparison, created_at) and one_vote_per_rater_comparison (rater, comparison)
+    # serve the foreign-key lookups: no separate index for either.
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes", db_index=False)
     assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="vote")
-    rater = models.ForeignKey(Rater, null=True, blank=True, on_delete=models.CASCADE, related_name="votes")
+    rater = models.ForeignKey(
+        Rater, null=True, blank=True, on_delete=models.CASCADE, related_name="votes", db_index=False
+    )
     source = models.CharField(max_length=20, choices=VoteSource.choices, default=VoteSource.LIVE)
     winner = models.CharField(max_length=20, choices=Winner.choices)
     answers = models.JSONField(default=dict, blank=True, help_text="Answers to the study's follow-up questions.")
