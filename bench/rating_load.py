@@ -351,17 +351,28 @@ def time_next_query(study, n_raters: int = 50, repeats: int = 40) -> dict:
 
 
 def explain(study) -> str:
+    """EXPLAIN ANALYZE of the statement next_open_comparison runs (captured as it runs, then rolled back)."""
     from django.db import connection, transaction
 
-    from ratings.assignment import open_comparisons
+    from ratings.assignment import next_open_comparison
     from ratings.models import Rater
 
     rater = Rater.objects.filter(study=study).first()
-    queryset = open_comparisons(study, rater).select_for_update(skip_locked=True)[:1]
-    with transaction.atomic(), connection.cursor() as cur:
-        sql, params = queryset.query.sql_with_params()
-        cur.execute("EXPLAIN ANALYZE " + sql, params)
-        return "\n".join(row[0] for row in cur.fetchall())
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with transaction.atomic():
+        with connection.execute_wrapper(capture):
+            next_open_comparison(study, rater)
+        with connection.cursor() as cur:
+            sql, params = captured[0]
+            cur.execute("EXPLAIN ANALYZE " + sql, params)
+            plan = "\n".join(row[0] for row in cur.fetchall())
+        transaction.set_rollback(True)
+    return plan
 
 
 def main() -> None:

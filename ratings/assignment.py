@@ -118,21 +118,21 @@ def lease_next_comparison(rater: Rater, now: datetime | None = None) -> Assignme
 # --- The hot path: one rater's lease, in a few plain statements -------------------------------------
 #
 # The rating page runs this on every item, so it is written as SQL that both backends accept (no ORM
-# query compilation, no joins to plan): ``FOR UPDATE [SKIP LOCKED]`` is added on Postgres only; SQLite
+# query compilation): ``FOR UPDATE [SKIP LOCKED]`` is added on Postgres only; SQLite
 # serialises writers with BEGIN IMMEDIATE instead. Tests run it on both.
 
 ASSIGNMENT_COLUMNS = "id, comparison_id, token, left_is_a, status, leased_at, lease_expires_at"
-COMPARISON_COLUMNS = "id, prompt_id, response_a_id, response_b_id"
 
 
 class _LeaseRaced(Exception):
     """The rater's live lease changed between reading and locking it (another tab voted): read again."""
 
 
-def lock_clause(skip_locked: bool = False) -> str:
+def lock_clause(skip_locked: bool = False, of: str = "") -> str:
+    """``FOR UPDATE [OF of] [SKIP LOCKED]`` on Postgres; nothing on SQLite."""
     if not connection.features.has_select_for_update:
         return ""
-    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+    return " FOR UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
 
 
 def to_db_datetime(value: datetime):
@@ -190,7 +190,7 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
         picked = _pick_open(cursor, study, rater, secrets.randbelow(2**31))
     if picked is None:
         return None
-    comparison_id = picked[0]
+    comparison_id, *texts = picked
     cursor.execute("UPDATE ratings_comparison SET claim_count = claim_count + 1 WHERE id = %s", [comparison_id])
     token, left_is_a, expires = new_token(), secrets.randbits(1) == 1, now + timedelta(seconds=study.lease_seconds)
     cursor.execute(
@@ -203,34 +203,41 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
         (cursor.fetchone()[0], comparison_id, token, left_is_a, AssignmentStatus.LEASED, now, expires), rater
     )
     assignment.n_voted = n_voted
+    assignment.texts = tuple(texts)
     return assignment
 
 
 # Rows of the study's queue this rater has never been assigned (any status). The SQL built here is
 # constant fragments only; every value goes in as a parameter.
 _UNSEEN = "NOT EXISTS (SELECT 1 FROM ratings_assignment a WHERE a.rater_id = %s AND a.comparison_id = c.id)"
+# The picked comparison comes with its page's texts: one round trip takes the lock and the content.
+_PICKED = (
+    "SELECT c.id, p.text, ra.text, rb.text FROM ratings_comparison c"
+    " JOIN inference_workers_prompt p ON p.id = c.prompt_id"
+    " JOIN inference_workers_response ra ON ra.id = c.response_a_id"
+    " JOIN inference_workers_response rb ON rb.id = c.response_b_id"
+)
 
 
 def _pick_open(cursor, study: Study, rater: Rater, start: int):
-    """Step 4 of the queue order: lock and return (id, prompt, A, B) of the next open comparison, or None.
+    """Step 4 of the queue order: lock the next open comparison; (id, prompt, A, B texts) or None.
 
     First the fewest-claimed rows at or after the random start (the fewest claim count comes from
     a subquery that stops at the first row of the index), then, wrapping round, the whole queue.
     """
-    queue = f"FROM ratings_comparison c WHERE c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
+    where = f"c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
     args = [study.pk, False, rater.pk]
+    lock = lock_clause(skip_locked=True, of="c")
     cursor.execute(
-        f"SELECT {COMPARISON_COLUMNS} {queue}"
-        f" AND c.claim_count = (SELECT c.claim_count {queue} AND c.claim_count < %s"
-        "  ORDER BY c.claim_count, c.shuffle_key LIMIT 1)"
-        f" AND c.shuffle_key >= %s ORDER BY c.shuffle_key LIMIT 1{lock_clause(skip_locked=True)}",
+        f"{_PICKED} WHERE {where} AND c.claim_count = (SELECT c.claim_count FROM ratings_comparison c"  # noqa: S608
+        f" WHERE {where} AND c.claim_count < %s ORDER BY c.claim_count, c.shuffle_key LIMIT 1)"
+        f" AND c.shuffle_key >= %s ORDER BY c.shuffle_key LIMIT 1{lock}",
         [*args, *args, study.votes_per_comparison, start],
     )
     row = cursor.fetchone()
     if row is None:
         cursor.execute(
-            f"SELECT {COMPARISON_COLUMNS} {queue} AND c.claim_count < %s"
-            f" ORDER BY c.claim_count, c.shuffle_key LIMIT 1{lock_clause(skip_locked=True)}",
+            f"{_PICKED} WHERE {where} AND c.claim_count < %s ORDER BY c.claim_count, c.shuffle_key LIMIT 1{lock}",
             [*args, study.votes_per_comparison],
         )
         row = cursor.fetchone()
@@ -239,25 +246,20 @@ def _pick_open(cursor, study: Study, rater: Rater, start: int):
 
 def _pick_gold(cursor, study: Study, rater: Rater):
     cursor.execute(
-        f"SELECT {COMPARISON_COLUMNS} FROM ratings_comparison c WHERE c.study_id = %s AND c.is_gold = %s"  # noqa: S608
-        f" AND {_UNSEEN}"
-        f" ORDER BY c.claim_count, c.id LIMIT 1{lock_clause(skip_locked=True)}",
+        f"{_PICKED} WHERE c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
+        f" ORDER BY c.claim_count, c.id LIMIT 1{lock_clause(skip_locked=True, of='c')}",
         [study.pk, True, rater.pk],
     )
     return cursor.fetchone()
 
 
 def page_texts(assignment: Assignment) -> tuple[str, str, str]:
-    """(prompt, answer A, answer B) of an assignment's comparison, in one statement."""
+    """(prompt, answer A, answer B) of an assignment's comparison: as leased, or in one statement."""
+    if getattr(assignment, "texts", None):
+        return assignment.texts
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.text, ra.text, rb.text FROM ratings_comparison c"
-            " JOIN inference_workers_prompt p ON p.id = c.prompt_id"
-            " JOIN inference_workers_response ra ON ra.id = c.response_a_id"
-            " JOIN inference_workers_response rb ON rb.id = c.response_b_id WHERE c.id = %s",
-            [assignment.comparison_id],
-        )
-        return cursor.fetchone()
+        cursor.execute(_PICKED + " WHERE c.id = %s", [assignment.comparison_id])
+        return cursor.fetchone()[1:]
 
 
 def release_leases(assignments: list[Assignment]) -> int:
