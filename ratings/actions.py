@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from inference_workers.actions import imported_decoding_config
-from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Response
+from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, Response
 from ratings.assignment import from_db_datetime, lock_clause, lock_comparisons, release_leases
 from ratings.models import (
     Assignment,
@@ -22,6 +22,7 @@ from ratings.models import (
     Vote,
     Winner,
 )
+from ratings.rendering import prepare_texts
 
 
 def do_release_expired_leases(now=None) -> int:
@@ -68,6 +69,14 @@ def do_create_comparisons(study: Study) -> int:
             new.append(Comparison(study=study, prompt_id=prompt_id, response_a=a, response_b=b))
     with transaction.atomic():
         Comparison.objects.bulk_create(new)
+    # Their pages' texts rendered once now, rather than on the first rater's request.
+    prompt_ids = {c.prompt_id for c in new}
+    prepare_texts(
+        [
+            *Prompt.objects.filter(pk__in=prompt_ids).values_list("text", flat=True),
+            *{r.pk: r.text for c in new for r in (c.response_a, c.response_b)}.values(),
+        ]
+    )
     return len(new)
 
 

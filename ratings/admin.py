@@ -17,7 +17,20 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     filter_horizontal = ("language_models",)
     readonly_fields = ("token", "created_by", "created_at")
-    actions = ("add_attention_checks", "create_invites")
+    actions = ("create_comparisons", "add_attention_checks", "create_invites")
+
+    @admin.action(description="Create comparisons from the models' answers (in the background)")
+    def create_comparisons(self, request, queryset):
+        from ratings.tasks import create_comparisons
+
+        for study in queryset:
+            create_comparisons.delay(study.pk)
+            self.message_user(
+                request,
+                f"{study}: creating its comparisons (every model pair, or each model against the reference, "
+                "per prompt both answered) and rendering their pages. Existing pairs are kept.",
+                messages.INFO,
+            )
 
     @admin.action(description="Add attention checks at the study's rate")
     def add_attention_checks(self, request, queryset):

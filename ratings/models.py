@@ -299,3 +299,16 @@ class AnalysisSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.computed_at:%Y-%m-%d %H:%M})"
+
+
+class RenderedText(models.Model):
+    """Sanitised HTML of one model text, kept so that it is rendered once (see ratings/rendering.py).
+
+    Keyed by a digest of the renderer's version and the text: a new renderer never reads old rows.
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    html = models.TextField()
+
+    def __str__(self) -> str:
+        return self.digest[:12]

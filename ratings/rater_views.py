@@ -20,7 +20,7 @@ from ratings.actions import CHOICES, Arrival, VoteOutcome
 from ratings.assignment import failed_qualification, lease_next_comparison, open_comparisons, page_texts, rater_progress
 from ratings.hotpath import rater_by_token
 from ratings.models import Rater, RaterPlatform, Recruitment, Study, StudyStatus
-from ratings.rendering import render_model_text
+from ratings.rendering import render_model_texts
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
@@ -165,14 +165,15 @@ def rate(request, rater_token):
     n_voted = assignment.n_voted
     prompt, a, b = page_texts(assignment)
     left, right = (a, b) if assignment.left_is_a else (b, a)
+    prompt_html, left_html, right_html = render_model_texts([prompt, left, right])
     waited = (timezone.now() - assignment.leased_at).total_seconds()
     context = {
         "rater": rater,
         "study": study,
         "assignment": assignment,
-        "prompt_html": render_model_text(prompt),
-        "left_html": render_model_text(left),
-        "right_html": render_model_text(right),
+        "prompt_html": prompt_html,
+        "left_html": left_html,
+        "right_html": right_html,
         "position": n_voted + 1,
         "n_wanted": n_wanted,
         "percent": round(100 * n_voted / n_wanted) if n_wanted else 100,

@@ -5,6 +5,15 @@ from celery import shared_task
 from ratings.actions import do_release_expired_leases
 
 
+@shared_task(name="ratings.tasks.create_comparisons")
+def create_comparisons(study_id: int) -> dict:
+    """The study's comparisons from its models' answers, with their pages' texts rendered (admin action)."""
+    from ratings.actions import do_create_comparisons
+    from ratings.models import Study
+
+    return {"study": study_id, "created": do_create_comparisons(Study.objects.get(pk=study_id))}
+
+
 @shared_task(name="ratings.tasks.release_expired_leases")
 def release_expired_leases() -> dict:
     return {"released": do_release_expired_leases()}
