@@ -11,6 +11,7 @@ from django.utils import timezone
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, Response
 from ratings.assignment import from_db_datetime, lock_clause, lock_comparisons, release_leases
+from ratings.hotpath import run
 from ratings.models import (
     Assignment,
     AssignmentStatus,
@@ -167,7 +168,8 @@ def do_record_vote(
     study = rater.study
     with transaction.atomic(), connection.cursor() as cursor:
         # Plain statements, as in ratings.assignment's lease: this runs once per vote.
-        cursor.execute(
+        run(
+            cursor,
             "SELECT id, comparison_id, status, leased_at, left_is_a FROM ratings_assignment"  # noqa: S608
             f" WHERE token = %s AND rater_id = %s{lock_clause()}",
             [assignment_token, rater.pk],
@@ -197,13 +199,12 @@ def do_record_vote(
             seconds_on_page=seconds,
         )
         # A live lease already holds its claim; the UPDATE takes the comparison's row lock.
-        cursor.execute(
+        run(
+            cursor,
             "UPDATE ratings_comparison SET vote_count = vote_count + 1, claim_count = claim_count + %s WHERE id = %s",
             [reclaim, comparison_id],
         )
-        cursor.execute(
-            "UPDATE ratings_assignment SET status = %s WHERE id = %s", [AssignmentStatus.VOTED, assignment_id]
-        )
+        run(cursor, "UPDATE ratings_assignment SET status = %s WHERE id = %s", [AssignmentStatus.VOTED, assignment_id])
     return VoteOutcome.RECORDED
 
 

@@ -43,6 +43,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from ratings.hotpath import run
 from ratings.models import Assignment, AssignmentStatus, Comparison, Rater, Study, new_token
 
 
@@ -161,14 +162,16 @@ def _assignment_from_row(row, rater: Rater) -> Assignment:
 
 
 def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | None:
-    cursor.execute(
+    run(
+        cursor,
         "SELECT COALESCE(SUM(CASE WHEN status = %s THEN 1 ELSE 0 END), 0), MAX(CASE WHEN status = %s THEN id END)"
         " FROM ratings_assignment WHERE rater_id = %s",
         [AssignmentStatus.VOTED, AssignmentStatus.LEASED, rater.pk],
     )
     n_voted, held_id = cursor.fetchone()
     if held_id is not None:
-        cursor.execute(
+        run(
+            cursor,
             f"SELECT {ASSIGNMENT_COLUMNS} FROM ratings_assignment WHERE id = %s AND status = %s{lock_clause()}",  # noqa: S608
             [held_id, AssignmentStatus.LEASED],
         )
@@ -191,9 +194,10 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
     if picked is None:
         return None
     comparison_id, *texts = picked
-    cursor.execute("UPDATE ratings_comparison SET claim_count = claim_count + 1 WHERE id = %s", [comparison_id])
+    run(cursor, "UPDATE ratings_comparison SET claim_count = claim_count + 1 WHERE id = %s", [comparison_id])
     token, left_is_a, expires = new_token(), secrets.randbits(1) == 1, now + timedelta(seconds=study.lease_seconds)
-    cursor.execute(
+    run(
+        cursor,
         "INSERT INTO ratings_assignment"
         " (comparison_id, rater_id, token, left_is_a, status, leased_at, lease_expires_at, created_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -228,7 +232,8 @@ def _pick_open(cursor, study: Study, rater: Rater, start: int):
     where = f"c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
     args = [study.pk, False, rater.pk]
     lock = lock_clause(skip_locked=True, of="c")
-    cursor.execute(
+    run(
+        cursor,
         f"{_PICKED} WHERE {where} AND c.claim_count = (SELECT c.claim_count FROM ratings_comparison c"  # noqa: S608
         f" WHERE {where} AND c.claim_count < %s ORDER BY c.claim_count, c.shuffle_key LIMIT 1)"
         f" AND c.shuffle_key >= %s ORDER BY c.shuffle_key LIMIT 1{lock}",
@@ -236,7 +241,8 @@ def _pick_open(cursor, study: Study, rater: Rater, start: int):
     )
     row = cursor.fetchone()
     if row is None:
-        cursor.execute(
+        run(
+            cursor,
             f"{_PICKED} WHERE {where} AND c.claim_count < %s ORDER BY c.claim_count, c.shuffle_key LIMIT 1{lock}",
             [*args, study.votes_per_comparison],
         )
@@ -245,7 +251,8 @@ def _pick_open(cursor, study: Study, rater: Rater, start: int):
 
 
 def _pick_gold(cursor, study: Study, rater: Rater):
-    cursor.execute(
+    run(
+        cursor,
         f"{_PICKED} WHERE c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
         f" ORDER BY c.claim_count, c.id LIMIT 1{lock_clause(skip_locked=True, of='c')}",
         [study.pk, True, rater.pk],
@@ -258,7 +265,7 @@ def page_texts(assignment: Assignment) -> tuple[str, str, str]:
     if getattr(assignment, "texts", None):
         return assignment.texts
     with connection.cursor() as cursor:
-        cursor.execute(_PICKED + " WHERE c.id = %s", [assignment.comparison_id])
+        run(cursor, _PICKED + " WHERE c.id = %s", [assignment.comparison_id])
         return cursor.fetchone()[1:]
 
 

@@ -19,6 +19,8 @@ from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
+from ratings.hotpath import run
+
 ALLOWED_TAGS = {
     "p", "br", "hr", "blockquote", "pre", "code", "em", "strong", "del", "s",
     "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "a",
@@ -87,7 +89,7 @@ def _remember(text: str, html: str) -> None:
 def _from_table(by_digest: dict[str, str]) -> dict[str, str]:
     marks = ", ".join(["%s"] * len(by_digest))
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT digest, html FROM ratings_renderedtext WHERE digest IN ({marks})", list(by_digest))  # noqa: S608
+        run(cursor, f"SELECT digest, html FROM ratings_renderedtext WHERE digest IN ({marks})", list(by_digest))  # noqa: S608
         return {by_digest[digest]: html for digest, html in cursor.fetchall()}
 
 
@@ -98,7 +100,8 @@ def _to_table(by_digest: dict[str, str]) -> None:
     params = [value for item in by_digest.items() for value in item]
     with connection.cursor() as cursor:
         # Two processes may render the same text at once: the first row stays, both are the same HTML.
-        cursor.execute(
+        run(
+            cursor,
             f"INSERT INTO ratings_renderedtext (digest, html) VALUES {rows} ON CONFLICT (digest) DO NOTHING",  # noqa: S608
             params,
         )
