@@ -129,11 +129,11 @@ class _LeaseRaced(Exception):
     """The rater's live lease changed between reading and locking it (another tab voted): read again."""
 
 
-def lock_clause(skip_locked: bool = False, of: str = "") -> str:
-    """``FOR UPDATE [OF of] [SKIP LOCKED]`` on Postgres; nothing on SQLite."""
+def lock_clause(skip_locked: bool = False) -> str:
+    """``FOR UPDATE [SKIP LOCKED]`` on Postgres; nothing on SQLite."""
     if not connection.features.has_select_for_update:
         return ""
-    return " FOR UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
 
 
 def to_db_datetime(value: datetime):
@@ -215,11 +215,14 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
 # constant fragments only; every value goes in as a parameter.
 _UNSEEN = "NOT EXISTS (SELECT 1 FROM ratings_assignment a WHERE a.rater_id = %s AND a.comparison_id = c.id)"
 # The picked comparison comes with its page's texts: one round trip takes the lock and the content.
+# Scalar subqueries rather than joins: they run for the one row picked, and the planner does not
+# plan (nor, on a large table, size caches for) a join over every open comparison.
 _PICKED = (
-    "SELECT c.id, p.text, ra.text, rb.text FROM ratings_comparison c"
-    " JOIN inference_workers_prompt p ON p.id = c.prompt_id"
-    " JOIN inference_workers_response ra ON ra.id = c.response_a_id"
-    " JOIN inference_workers_response rb ON rb.id = c.response_b_id"
+    "SELECT c.id,"
+    " (SELECT p.text FROM inference_workers_prompt p WHERE p.id = c.prompt_id),"
+    " (SELECT r.text FROM inference_workers_response r WHERE r.id = c.response_a_id),"
+    " (SELECT r.text FROM inference_workers_response r WHERE r.id = c.response_b_id)"
+    " FROM ratings_comparison c"
 )
 
 
@@ -231,7 +234,7 @@ def _pick_open(cursor, study: Study, rater: Rater, start: int):
     """
     where = f"c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
     args = [study.pk, False, rater.pk]
-    lock = lock_clause(skip_locked=True, of="c")
+    lock = lock_clause(skip_locked=True)
     run(
         cursor,
         f"{_PICKED} WHERE {where} AND c.claim_count = (SELECT c.claim_count FROM ratings_comparison c"  # noqa: S608
@@ -254,7 +257,7 @@ def _pick_gold(cursor, study: Study, rater: Rater):
     run(
         cursor,
         f"{_PICKED} WHERE c.study_id = %s AND c.is_gold = %s AND {_UNSEEN}"
-        f" ORDER BY c.claim_count, c.id LIMIT 1{lock_clause(skip_locked=True, of='c')}",
+        f" ORDER BY c.claim_count, c.id LIMIT 1{lock_clause(skip_locked=True)}",
         [study.pk, True, rater.pk],
     )
     return cursor.fetchone()
