@@ -79,7 +79,7 @@ def choice_logprobs_after_prefix(model, tokenizer, prefix: PrefixCache, context:
     past.batch_repeat_interleave(len(sequences))
     device = next(model.parameters()).device
     logits = model(
-        input_ids=input_ids.to(device), attention_mask=attention.to(device), past_key_values=past, use_cache=True
+        input_ids=input_ids.to(device), attention_mask=attention.to(device), cache=past, use_cache=True
     ).logits.float()
     logprobs = torch.log_softmax(logits, dim=-1)
     scores = []
