@@ -20,6 +20,7 @@ from ratings.models import (
     Rater,
     RaterPlatform,
     Study,
+    StudyMode,
     Vote,
     Winner,
 )
@@ -152,17 +153,28 @@ def side_to_answer(side: str, left_is_a: bool) -> str:
     return SIDE_TO_WINNER[left_is_a].get(side, side)
 
 
+def judgement_fields(choice: str, verdicts, left_is_a: bool) -> dict:
+    """A vote's winner (preference), or its verdicts on A and B (fact check), from what the rater saw."""
+    if verdicts is None:
+        return {"winner": side_to_answer(choice, left_is_a)}
+    from ratings.factcheck import verdicts_for_a_and_b
+
+    verdict_a, verdict_b = verdicts_for_a_and_b(*verdicts, left_is_a)
+    return {"verdict_a": verdict_a, "verdict_b": verdict_b}
+
+
 def do_record_vote(
-    rater: Rater, assignment_token: str, choice: str, answers=None, reason: str = "", now=None
+    rater: Rater, assignment_token: str, choice: str, answers=None, reason: str = "", now=None, verdicts=None
 ) -> VoteOutcome:
     """Take a rater's vote on one of their assignments, once.
 
     ``choice`` is what the rater clicked (left, right, tie, both_bad); the vote stores it as A / B.
+    A fact-check vote passes ``verdicts`` (left, right as shown; see ratings/factcheck.py) and no choice.
     A second submission of the same assignment records nothing (ALREADY_RECORDED). A vote whose
     lease already returned to the pool is still taken when the comparison is short of k (or is gold),
     else refused (COMPARISON_FULL). The comparison's vote and claim counts change in the same transaction.
     """
-    if choice not in CHOICES:
+    if verdicts is None and choice not in CHOICES:
         raise ValueError(f"unknown choice {choice!r}")
     now = now or timezone.now()
     study = rater.study
@@ -193,7 +205,7 @@ def do_record_vote(
             comparison_id=comparison_id,
             assignment_id=assignment_id,
             rater=rater,
-            winner=side_to_answer(choice, bool(left_is_a)),
+            **judgement_fields(choice, verdicts, bool(left_is_a)),
             answers={key: side_to_answer(value, bool(left_is_a)) for key, value in (answers or {}).items() if value},
             reason=reason.strip()[:5000],
             seconds_on_page=seconds,
@@ -235,6 +247,7 @@ def do_create_attention_checks(study: Study, n: int) -> int:
     answer is the same model's answer to another prompt, preferably of another category, stored
     as the attention-check model's Response to this prompt. Gold answer: A (the good one); the
     rater sees left / right drawn at random as for every comparison. Returns how many were added.
+    In a fact-check study the check is passed by judging the off-topic answer wrong (ratings/factcheck.py).
     """
     good_model = study.reference_model or study.language_models.order_by("pk").first()
     if good_model is None:
@@ -255,12 +268,15 @@ def do_create_attention_checks(study: Study, n: int) -> int:
     chosen = secrets.SystemRandom().sample(candidates, min(n, len(candidates)))
     checker = attention_check_model()
     config = imported_decoding_config()
+    fits = off_topic_fits(study)
     created = 0
     with transaction.atomic():
         for good in chosen:
             # Half-way round the list lands far away, then prefer another category.
             start = answers.index(good) + len(answers) // 2
             ring = answers[start:] + answers[:start]
+            # Fact check: the off-topic answer must not happen to match this question's reference answers.
+            ring = [r for r in ring if fits(good, r)] or ring
             other = next((r for r in ring if r.prompt.category != good.prompt.category), None)
             other = other or next(r for r in ring if r.prompt_id != good.prompt_id)
             off_topic, _ = Response.objects.get_or_create(
@@ -271,6 +287,15 @@ def do_create_attention_checks(study: Study, n: int) -> int:
             )
             created += 1
     return created
+
+
+def off_topic_fits(study: Study):
+    """Whether another question's answer may serve as this question's off-topic answer in the study."""
+    if study.mode != StudyMode.FACT_CHECK:
+        return lambda good, other: True
+    from inference_workers.substance.scoring import contains_match
+
+    return lambda good, other: not contains_match(other.text, good.prompt.reference_answers or [])
 
 
 # --- Quality control ---------------------------------------------------------------------------

@@ -81,6 +81,6 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
-    list_display = ("pk", "comparison", "rater", "winner", "source", "seconds_on_page", "created_at")
-    list_filter = ("source", "winner")
+    list_display = ("pk", "comparison", "rater", "winner", "verdict_a", "verdict_b", "source", "seconds_on_page")
+    list_filter = ("source", "winner", "verdict_a", "verdict_b")
     raw_id_fields = ("comparison", "assignment", "rater")

@@ -19,6 +19,7 @@ from inference_workers.style_features import style_features
 from inference_workers.substance.gap import style_substance_gap
 from inference_workers.substance.scoring import wilson_interval
 from ratings.battles import STYLE_COLUMNS
+from ratings.factcheck import fact_check_results, is_fact_check
 from ratings.models import AnalysisSnapshot, Study, Vote, VoteSource, Winner
 from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
 from ratings.stats.bradley_terry import bradley_terry, ranks_from_intervals
@@ -123,7 +124,8 @@ def _style(row: dict, side: str) -> list[int] | None:
 def study_votes(study: Study) -> VoteTable:
     """The study's votes for analysis: excluded raters' votes left out, imported votes kept.
 
-    Attention checks (gold comparisons) measure raters, not models: their votes are left out.
+    Attention checks (gold comparisons) measure raters, not models: their votes are left out, as
+    are fact-check votes, which have verdicts and no winner.
     """
     columns = [
         "winner",
@@ -142,6 +144,7 @@ def study_votes(study: Study) -> VoteTable:
     rows = list(
         Vote.objects.filter(comparison__study=study, comparison__is_gold=False)
         .exclude(rater__excluded=True)
+        .exclude(winner="")  # fact-check votes judge correctness, not preference (ratings/factcheck.py)
         .order_by("pk")
         .values(*columns)
     )
@@ -277,20 +280,32 @@ def leaderboard(
 LEADERBOARD_ROW_KEYS = ("model", "rating", "ci", "votes", "win_rate", "style_controlled")
 
 
-def leaderboard_json(board: dict, substance: dict[str, dict] | None = None) -> dict:
+def leaderboard_json(
+    board: dict, substance: dict[str, dict] | None = None, human_accuracy: dict[str, dict | None] | None = None
+) -> dict:
     """The issue's fixed leaderboard shape, for the command, the downloads and the API.
 
     Each model also carries ``substance`` ({benchmark, accuracy, ci} or null) from ``substance``.
+    A fact-check study passes ``human_accuracy`` ({accuracy, ci, n_items} or null by model name,
+    ``ratings.factcheck.payload_human_accuracy``): every row then carries it, and models with verdicts
+    but no preference votes get rows with null ratings.
     """
     substance = substance or {}
-    return {
-        "n_votes": board["n_votes"],
-        "models": [
-            {**{k: row[k] for k in LEADERBOARD_ROW_KEYS}, "substance": substance_json(substance.get(row["model"]))}
-            for row in board["models"]
-        ],
-        "style_coefficients": board["style_coefficients"],
-    }
+    rows = [
+        {**{k: row[k] for k in LEADERBOARD_ROW_KEYS}, "substance": substance_json(substance.get(row["model"]))}
+        for row in board["models"]
+    ]
+    if human_accuracy is not None:
+        rated = {row["model"] for row in rows}
+        rows += [
+            {"model": name, "rating": None, "ci": None, "votes": 0, "win_rate": None, "style_controlled": None}
+            | {"substance": substance_json(substance.get(name))}
+            for name in human_accuracy
+            if name not in rated
+        ]
+        for row in rows:
+            row["human_accuracy"] = human_accuracy.get(row["model"])
+    return {"n_votes": board["n_votes"], "models": rows, "style_coefficients": board["style_coefficients"]}
 
 
 def substance_scores(model_names: list[str]) -> dict[str, dict]:
@@ -335,8 +350,12 @@ def substance_json(score: dict | None) -> dict | None:
 
 
 def payload_substance(payload: dict) -> dict[str, dict]:
-    """The substance scores a snapshot was computed with, by model name."""
-    return {r["model"]: r["substance"] for r in payload.get("against_reference", []) if r.get("substance")}
+    """The substance scores a snapshot was computed with, by model name (fact-check results included)."""
+    found = {r["model"]: r["substance"] for r in payload.get("against_reference", []) if r.get("substance")}
+    for r in (payload.get("fact_check") or {}).get("models", []):
+        if r["benchmark"]:
+            found.setdefault(r["model"], r["benchmark"])
+    return found
 
 
 def gap_against_reference(row: dict, reference_score: dict | None) -> dict | None:
@@ -560,13 +579,22 @@ def do_compute_snapshots(study: Study) -> list[AnalysisSnapshot]:
     table = study_votes(study)
     reference = study.reference_model.name if study.reference_model_id else None
     variants = {"analysis": table, "analysis:trusted": trusted_subset(table) if table.n_votes else table}
+    fact_check = None
+    if is_fact_check(study):
+        # Verdicts are not filtered by Dawid-Skene trust: both variants carry the same fact-check results.
+        names = list(study.language_models.values_list("name", flat=True))
+        fact_check = fact_check_results(study, substance_scores(names))
     results = {}
     for key, subset in variants.items():
         t0 = time.perf_counter()
         payload = analyse(subset, reference, study.follow_up_questions or [])
         payload["variant"] = "trusted raters only" if key.endswith(":trusted") else "all raters (excluded left out)"
         payload["n_votes_total"] = total
-        results[key] = (payload, subset.n_votes, time.perf_counter() - t0)
+        n_votes = subset.n_votes
+        if fact_check is not None:
+            payload["fact_check"] = fact_check
+            n_votes += fact_check["n_votes"]
+        results[key] = (payload, n_votes, time.perf_counter() - t0)
     with transaction.atomic():
         for key, (payload, n_votes, seconds) in results.items():
             snapshots.append(
@@ -590,8 +618,12 @@ def studies_needing_snapshots() -> list[Study]:
     """
     per_study = Vote.objects.values("comparison__study_id")
     total = dict(per_study.annotate(n=Count("id")).values_list("comparison__study_id", "n"))
+    # What a snapshot analyses: no attention checks, no excluded raters.
     analysed = dict(
-        per_study.exclude(rater__excluded=True).annotate(n=Count("id")).values_list("comparison__study_id", "n")
+        per_study.filter(comparison__is_gold=False)
+        .exclude(rater__excluded=True)
+        .annotate(n=Count("id"))
+        .values_list("comparison__study_id", "n")
     )
     out = []
     for study in Study.objects.filter(pk__in=total).order_by("pk"):

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ratings.analysis import latest_snapshot, leaderboard_json, payload_substance
+from ratings.factcheck import payload_human_accuracy
 from ratings.models import Study
 
 TRUSTED = OpenApiParameter("trusted", bool, description="Only raters that Dawid-Skene rates as reliable.")
@@ -60,7 +61,9 @@ class StudyLeaderboard(APIView):
             return Response({"detail": NO_SNAPSHOT}, status=status.HTTP_404_NOT_FOUND)
         return Response(
             {
-                **leaderboard_json(snap.payload["leaderboard"], payload_substance(snap.payload)),
+                **leaderboard_json(
+                    snap.payload["leaderboard"], payload_substance(snap.payload), payload_human_accuracy(snap.payload)
+                ),
                 "computed_at": snap.computed_at,
             }
         )

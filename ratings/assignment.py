@@ -82,8 +82,11 @@ def failed_qualification(study: Study, rater: Rater, n_voted: int) -> bool:
     """Whether the rater has finished the qualification round with a wrong answer on any of its items."""
     if not study.qualification_items or n_voted < study.qualification_items:
         return False
+    from ratings.factcheck import passed_attention_check
+
     first = rater.votes.filter(comparison__is_gold=True).order_by("pk")[: study.qualification_items]
-    return any(winner != gold for winner, gold in first.values_list("winner", "comparison__gold_answer"))
+    rows = first.values_list("winner", "verdict_a", "verdict_b", "comparison__gold_answer")
+    return not all(passed_attention_check(*row) for row in rows)
 
 
 def gold_is_due(study: Study, rater: Rater, n_voted: int) -> bool:

@@ -269,10 +269,11 @@ def do_import_battles(
 def export_battles(study: Study, out: IO[str], with_conversations: bool = True) -> int:
     """Write the study's votes (excluded raters' too, as stored) as clean-battle lines. Returns the count.
 
-    Attention checks are not battles between models and are left out.
+    Attention checks are not battles between models and are left out, nor are fact-check verdicts.
     """
     votes = (
         Vote.objects.filter(comparison__study=study, comparison__is_gold=False)
+        .exclude(winner="")
         .select_related(
             "comparison__prompt",
             "comparison__response_a__model",

@@ -69,15 +69,26 @@ class IntervalRow:
     controlled: tuple[float, float, float] | None
 
 
-def interval_chart(rows: Sequence[IntervalRow], title: str) -> SafeString:
-    """Each model's rating with its 95% interval: raw (filled circle) and style-controlled (open diamond)."""
+def interval_chart(
+    rows: Sequence[IntervalRow],
+    title: str,
+    legend: tuple[str, str] = ("raw rating, 95% interval", "style-controlled, 95% interval"),
+    x_range: tuple[float, float] | None = None,
+) -> SafeString:
+    """Each model's value with its 95% interval: the first series (filled circle) and the second (open diamond).
+
+    Ratings by default (raw and style-controlled); ``legend`` names other pairs, e.g. human and automatic accuracy.
+    """
     left, right, row_h, top = 170, 30, 26, 30
     width = 760
     height = top + row_h * len(rows) + 40
     values = [v for r in rows for v in r.raw[1:]] + [v for r in rows if r.controlled for v in r.controlled[1:]]
-    lo, hi = (min(values), max(values)) if values else (900.0, 1100.0)
-    pad = (hi - lo) * 0.05 or 10
-    lo, hi = lo - pad, hi + pad
+    if x_range is not None:
+        lo, hi = x_range
+    else:
+        lo, hi = (min(values), max(values)) if values else (900.0, 1100.0)
+        pad = (hi - lo) * 0.05 or 10
+        lo, hi = lo - pad, hi + pad
 
     def x(v: float) -> float:
         return left + (v - lo) / (hi - lo) * (width - left - right)
@@ -101,9 +112,9 @@ def interval_chart(rows: Sequence[IntervalRow], title: str) -> SafeString:
                 'stroke="#d9480f" stroke-width="1.5"/>'
             )
     body.append(f'<circle cx="{left}" cy="12" r="4" fill="#1a56db"/>')
-    body.append(f'<text x="{left + 8}" y="16" {FONT}>raw rating, 95% interval</text>')
+    body.append(f'<text x="{left + 8}" y="16" {FONT}>{escape(legend[0])}</text>')
     body.append(f'<path d="M{left + 200},7 l5,5 l-5,5 l-5,-5 z" fill="#fff" stroke="#d9480f" stroke-width="1.5"/>')
-    body.append(f'<text x="{left + 210}" y="16" {FONT}>style-controlled, 95% interval</text>')
+    body.append(f'<text x="{left + 210}" y="16" {FONT}>{escape(legend[1])}</text>')
     return _svg(width, height, title, body)
 
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from ratings.analysis import latest_snapshot, leaderboard_json, payload_substance
 from ratings.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
+from ratings.factcheck import is_fact_check, payload_human_accuracy
 from ratings.models import Study, Vote
 from ratings.roles import researcher_required
 from ratings.tasks import compute_analysis_snapshots
@@ -25,6 +26,10 @@ PAGES = (
 )
 
 
+# A fact-check study has verdicts, not preference votes: its dashboard is the accuracy page.
+FACT_CHECK_PAGES = (("overview", "Human-judged accuracy"),)
+
+
 def _context(request, slug: str, page: str) -> dict:
     study = get_object_or_404(Study.objects.select_related("reference_model"), slug=slug)
     trusted = request.GET.get("trusted") == "1"
@@ -32,7 +37,7 @@ def _context(request, slug: str, page: str) -> dict:
     return {
         "study": study,
         "page": page,
-        "pages": PAGES,
+        "pages": FACT_CHECK_PAGES if is_fact_check(study) else PAGES,
         "trusted": trusted,
         "snapshot": snapshot,
         "payload": snapshot.payload if snapshot else None,
@@ -49,6 +54,8 @@ def _render(request, ctx: dict, template: str):
 @researcher_required
 def overview(request, slug):
     ctx = _context(request, slug, "overview")
+    if is_fact_check(ctx["study"]):
+        return fact_check(request, ctx)
     if ctx["payload"]:
         board = ctx["payload"]["leaderboard"]
         rows = [
@@ -62,6 +69,30 @@ def overview(request, slug):
         ctx["board"] = board
         ctx["chart"] = interval_chart(rows, f"Ratings with 95% intervals, {board['n_votes']} votes")
     return _render(request, ctx, "dashboard/overview.html")
+
+
+def fact_check(request, ctx: dict):
+    """Human-judged accuracy per model beside the automatic and benchmark ones (ratings/factcheck.py)."""
+    results = (ctx["payload"] or {}).get("fact_check")
+    if results:
+        rows = [
+            IntervalRow(
+                r["display_name"] or r["model"],
+                (r["human_accuracy"]["accuracy"], *r["human_accuracy"]["ci"]),
+                (r["automatic_accuracy"]["accuracy"], *r["automatic_accuracy"]["ci"]),
+            )
+            for r in results["models"]
+            if r["human_accuracy"] and r["automatic_accuracy"]
+        ]
+        ctx["results"] = results
+        if rows:
+            ctx["chart"] = interval_chart(
+                rows,
+                f"Human-judged against automatic accuracy, {results['n_verdicts']} verdicts",
+                legend=("human-judged, 95% interval", "automatic, 95% interval"),
+                x_range=(0.0, 1.0),
+            )
+    return _render(request, ctx, "dashboard/fact_check.html")
 
 
 def _role_point(row: dict, x: float, y: float, **kwargs) -> Point:
@@ -215,7 +246,10 @@ def download(request, slug, name):
     suffix = "-trusted" if ctx["trusted"] else ""
     if name == "leaderboard.json":
         body, kind = (
-            json.dumps(leaderboard_json(payload["leaderboard"], payload_substance(payload)), indent=2),
+            json.dumps(
+                leaderboard_json(payload["leaderboard"], payload_substance(payload), payload_human_accuracy(payload)),
+                indent=2,
+            ),
             "application/json",
         )
     elif name == "analysis.json":

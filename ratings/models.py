@@ -112,6 +112,11 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def clean(self):
+        from ratings.factcheck import validate_fact_check_study
+
+        validate_fact_check_study(self)
+
 
 class Comparison(models.Model):
     """Two different responses to the same prompt, shown side by side inside a study.
@@ -238,13 +243,25 @@ class Winner(models.TextChoices):
     BOTH_BAD = "both_bad", "Both bad"
 
 
+class Verdict(models.TextChoices):
+    """A fact-check judgement of one answer against the question's reference answers."""
+
+    CORRECT = "correct", "Correct"
+    PARTLY = "partly", "Partly correct"
+    WRONG = "wrong", "Wrong"
+
+
 class VoteSource(models.TextChoices):
     LIVE = "live", "Rated here"
     IMPORTED = "imported", "Imported"
 
 
 class Vote(models.Model):
-    """A judgement on a comparison, in terms of its responses A and B (not left / right)."""
+    """A judgement on a comparison, in terms of its responses A and B (not left / right).
+
+    A preference vote has a ``winner``; a fact-check vote (studies in fact-check mode) has a
+    ``verdict_a`` and a ``verdict_b`` instead and no winner. The database holds that rule.
+    """
 
     # vote_by_comparison (comparison, created_at) and one_vote_per_rater_comparison (rater, comparison)
     # serve the foreign-key lookups: no separate index for either.
@@ -254,7 +271,9 @@ class Vote(models.Model):
         Rater, null=True, blank=True, on_delete=models.CASCADE, related_name="votes", db_index=False
     )
     source = models.CharField(max_length=20, choices=VoteSource.choices, default=VoteSource.LIVE)
-    winner = models.CharField(max_length=20, choices=Winner.choices)
+    winner = models.CharField(max_length=20, choices=Winner.choices, blank=True)
+    verdict_a = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
+    verdict_b = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
     answers = models.JSONField(default=dict, blank=True, help_text="Answers to the study's follow-up questions.")
     reason = models.TextField(blank=True)
     seconds_on_page = models.FloatField(null=True, blank=True)
@@ -270,13 +289,18 @@ class Vote(models.Model):
                 condition=Q(source=VoteSource.IMPORTED) | (Q(assignment__isnull=False) & Q(rater__isnull=False)),
             ),
             models.CheckConstraint(
+                name="vote_is_preference_or_fact_check",
+                condition=(~Q(winner="") & Q(verdict_a="") & Q(verdict_b=""))
+                | (Q(winner="") & Q(verdict_a__in=Verdict.values) & Q(verdict_b__in=Verdict.values)),
+            ),
+            models.CheckConstraint(
                 name="seconds_non_negative", condition=Q(seconds_on_page__isnull=True) | Q(seconds_on_page__gte=0)
             ),
         ]
         indexes = [models.Index(fields=["comparison", "created_at"], name="vote_by_comparison")]
 
     def __str__(self) -> str:
-        return f"Vote {self.pk}: {self.winner}"
+        return f"Vote {self.pk}: {self.winner or f'{self.verdict_a} / {self.verdict_b}'}"
 
 
 class AnalysisSnapshot(models.Model):

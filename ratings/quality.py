@@ -4,11 +4,13 @@ For rater r with live votes V_r (winner w_v in terms of A / B, left_is_a_v, seco
 
 - votes            n_r = |V_r|
 - median seconds   median(s_v for v in V_r with s_v known)
-- attention checks pass rate = #{gold v : w_v = gold answer} / #{gold v}
+- attention checks pass rate = #{gold v : passed} / #{gold v}; passed: w_v = gold answer, or in a
+                   fact-check study the off-topic answer judged wrong (ratings/factcheck.py)
 - left share       #{v : w_v in {a, b} and the chosen side was shown left} / #{v : w_v in {a, b}}
                    (0.5 for a rater without position bias)
 - majority agreement (leave-one-out): over non-gold comparisons c that r voted on, the other raters'
                    votes on c have a unique most common winner m_c; agreement = #{w_v = m_c} / #{such c}.
+                   A fact-check vote's "winner" here is its pair of verdicts (A's, B's).
 
 The figures are computed by ``rater_quality`` from plain rows, with no database in sight;
 ``study_quality`` loads the rows for a study.
@@ -18,6 +20,8 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ratings.factcheck import passed_attention_check
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,13 @@ class VoteRow:
     seconds: float | None
     is_gold: bool
     gold_answer: str
+    verdict_a: str = ""
+    verdict_b: str = ""
+
+    @property
+    def judgement(self) -> str:
+        """The winner of a preference vote, or both verdicts of a fact-check vote."""
+        return self.winner or f"{self.verdict_a}/{self.verdict_b}"
 
 
 @dataclass
@@ -54,7 +65,7 @@ def rater_quality(rows: Iterable[VoteRow]) -> list[RaterQuality]:
     by_comparison: dict[int, Counter] = defaultdict(Counter)
     for row in rows:
         if not row.is_gold:
-            by_comparison[row.comparison_id][row.winner] += 1
+            by_comparison[row.comparison_id][row.judgement] += 1
     by_rater: dict[int, list[VoteRow]] = defaultdict(list)
     for row in rows:
         by_rater[row.rater_id].append(row)
@@ -65,7 +76,7 @@ def rater_quality(rows: Iterable[VoteRow]) -> list[RaterQuality]:
         seconds = [v.seconds for v in votes if v.seconds is not None]
         q.median_seconds = statistics.median(seconds) if seconds else None
         gold = [v for v in votes if v.is_gold]
-        q.checks_passed = sum(v.winner == v.gold_answer for v in gold)
+        q.checks_passed = sum(passed_attention_check(v.winner, v.verdict_a, v.verdict_b, v.gold_answer) for v in gold)
         q.checks_failed = len(gold) - q.checks_passed
         sided = [v for v in votes if v.winner in ("a", "b") and v.left_is_a is not None]
         if sided:
@@ -75,12 +86,12 @@ def rater_quality(rows: Iterable[VoteRow]) -> list[RaterQuality]:
             if v.is_gold:
                 continue
             others = by_comparison[v.comparison_id].copy()
-            others[v.winner] -= 1
+            others[v.judgement] -= 1
             ranked = [(n, w) for w, n in others.most_common() if n > 0]
             if not ranked or (len(ranked) > 1 and ranked[0][0] == ranked[1][0]):
                 continue
             compared += 1
-            agreed += ranked[0][1] == v.winner
+            agreed += ranked[0][1] == v.judgement
         q.n_majority_compared = compared
         q.majority_agreement = agreed / compared if compared else None
         result.append(q)
@@ -110,6 +121,8 @@ def study_quality(study) -> list[RaterQuality]:
             "seconds_on_page",
             "comparison__is_gold",
             "comparison__gold_answer",
+            "verdict_a",
+            "verdict_b",
         )
         .order_by("pk")
     )

@@ -18,8 +18,9 @@ from django.views.decorators.http import require_POST
 from ratings import actions
 from ratings.actions import CHOICES, Arrival, VoteOutcome
 from ratings.assignment import failed_qualification, lease_next_comparison, open_comparisons, page_texts, rater_progress
+from ratings.factcheck import clean_refs, is_fact_check, verdict_from_form
 from ratings.hotpath import rater_by_token
-from ratings.models import Rater, RaterPlatform, Recruitment, Study, StudyStatus
+from ratings.models import Comparison, Rater, RaterPlatform, Recruitment, Study, StudyStatus, Verdict
 from ratings.rendering import render_model_texts
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -180,6 +181,8 @@ def rate(request, rater_token):
         "wait_ms": max(0, int((study.min_seconds_on_page - waited) * 1000)),
         "questions": [q for q in study.follow_up_questions if isinstance(q, dict) and q.get("key") and q.get("text")],
     }
+    if is_fact_check(study):
+        return render(request, "rater/fact_check.html", fact_check_context(context, assignment.comparison_id))
     return render(request, "rater/rate.html", context)
 
 
@@ -199,6 +202,8 @@ VOTE_MESSAGES = {
 @rater_page
 def vote(request, rater_token, assignment_token):
     rater = _rater(request, rater_token)
+    if is_fact_check(rater.study):
+        return fact_check_vote(request, rater, assignment_token)
     choice = request.POST.get("choice", "")
     if choice not in CHOICES:
         messages.warning(request, "Please choose one of the four buttons.")
@@ -209,10 +214,45 @@ def vote(request, rater_token, assignment_token):
         if value in ("left", "right", "tie"):
             answers[question["key"]] = value
     outcome = actions.do_record_vote(rater, assignment_token, choice, answers, request.POST.get("reason", ""))
+    return _after_vote(request, rater, outcome)
+
+
+def _after_vote(request, rater: Rater, outcome: VoteOutcome):
     if outcome in VOTE_MESSAGES:
         level, text = VOTE_MESSAGES[outcome]
         messages.add_message(request, level, text)
     return redirect("rater:rate", rater_token=rater.token)
+
+
+# --- Fact-check studies: the same path, a verdict on each answer instead of a choice (ratings/factcheck.py) ---
+
+# (form value, label, shortcut key) per side; the keys are shown on the page.
+VERDICT_KEYS = {"left": ("1", "2", "3"), "right": ("4", "5", "6")}
+
+
+def fact_check_context(context: dict, comparison_id: int) -> dict:
+    choices = [(v.value, v.label) for v in (Verdict.CORRECT, Verdict.PARTLY, Verdict.WRONG)]
+    sides = [
+        {"key": key, "label": label, "html": context[f"{key}_html"]}
+        | {"choices": [(value, text, k) for (value, text), k in zip(choices, VERDICT_KEYS[key], strict=True)]}
+        for key, label in (("left", "A"), ("right", "B"))
+    ]
+    refs = Comparison.objects.filter(pk=comparison_id).values_list("prompt__reference_answers", flat=True).first()
+    return {**context, "sides": sides, "references": clean_refs(refs)}
+
+
+def fact_check_vote(request, rater: Rater, assignment_token: str):
+    verdicts = (
+        verdict_from_form(request.POST.get("verdict_left", "")),
+        verdict_from_form(request.POST.get("verdict_right", "")),
+    )
+    if None in verdicts:
+        messages.warning(request, "Please judge both answers (correct, partly correct or wrong), then submit.")
+        return redirect("rater:rate", rater_token=rater.token)
+    outcome = actions.do_record_vote(
+        rater, assignment_token, "", reason=request.POST.get("reason", ""), verdicts=verdicts
+    )
+    return _after_vote(request, rater, outcome)
 
 
 @csrf_exempt

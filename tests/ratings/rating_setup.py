@@ -2,7 +2,7 @@
 
 from inference_workers.models import LanguageModel, ModelKind, ModelRole
 from ratings.actions import do_create_attention_checks, do_create_comparisons
-from ratings.models import PairingDesign, Study
+from ratings.models import PairingDesign, Study, StudyMode
 from tests import factories
 
 # Every identifying string of these models; none of them may reach a rater.
@@ -47,12 +47,22 @@ def secret_strings(models: list[LanguageModel]) -> set[str]:
     return found
 
 
-def rating_study(n_prompts: int = 12, n_models: int = 2, n_gold: int = 0, answers=None, **study_kwargs) -> Study:
-    """A study over n_prompts prompts answered by the first n_models secret models (all pairs)."""
+def rating_study(
+    n_prompts: int = 12, n_models: int = 2, n_gold: int = 0, answers=None, references=None, **study_kwargs
+) -> Study:
+    """A study over n_prompts prompts answered by the first n_models secret models (all pairs).
+
+    ``references(i)`` gives prompt i's reference answers (a fact-check study needs them).
+    """
     ps = factories.prompt_set()
     categories = ["writing", "knowledge", "coding", "math"]
     prompts = [
-        factories.prompt(ps, text=f"Question {i}: how would you explain topic {i}?", category=categories[i % 4])
+        factories.prompt(
+            ps,
+            text=f"Question {i}: how would you explain topic {i}?",
+            category=categories[i % 4],
+            reference_answers=references(i) if references else [],
+        )
         for i in range(n_prompts)
     ]
     models = [factories.model(**spec) for spec in SECRET_MODELS[:n_models]]
@@ -66,3 +76,18 @@ def rating_study(n_prompts: int = 12, n_models: int = 2, n_gold: int = 0, answer
     if n_gold:
         do_create_attention_checks(study, n_gold)
     return study
+
+
+def fact_check_study(n_prompts: int = 6, n_models: int = 2, n_gold: int = 0, **study_kwargs) -> Study:
+    """A fact-check study: prompt i's reference answer is "Canberra {i}"; model j answers it rightly when j == 0."""
+    return rating_study(
+        n_prompts=n_prompts,
+        n_models=n_models,
+        n_gold=n_gold,
+        references=lambda i: [f"Canberra {i}", f"the city of Canberra {i}"],
+        answers=study_kwargs.pop(
+            "answers", lambda i, j: f"It is Canberra {i}." if j == 0 else f"Answer number {j}: Sydney {i}."
+        ),
+        mode=StudyMode.FACT_CHECK,
+        **study_kwargs,
+    )

@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from inference_workers.models import LanguageModel
 from ratings.actions import do_invite_raters
-from ratings.models import Recruitment
+from ratings.models import Recruitment, Vote
 from ratings.rendering import render_model_text
-from tests.ratings.rating_setup import rating_study, secret_strings
+from tests.ratings.rating_setup import fact_check_study, rating_study, secret_strings
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +140,30 @@ def test_every_page_an_open_link_rater_can_reach_is_blind():
     # The crawl went the whole way: consent, rating, pause, resume, and the completion page.
     for part in ("/consent/", "/vote/", "/pause/", "/paused/", "/done/", "/static/rater/rater.js"):
         assert part in urls
+    assert any(study.completion_code in body for _, _, body in pages)
+    assert_blind(pages, secrets_)
+
+
+def test_every_page_of_a_fact_check_study_is_blind():
+    study = fact_check_study(
+        n_prompts=4,
+        n_models=3,
+        n_gold=2,
+        attention_check_rate=0.3,
+        comparisons_per_rater=6,
+        consent_text="Consent.",
+        instructions="Judge whether each answer is correct.",
+        title="Fact check: Zyxwv Imitator 13B against Proprietron Ultra",
+        slug="zyx-fact-check",
+    )
+    secrets_ = all_model_secrets() | {study.slug, study.title}
+    pages = crawl(Client(), reverse("rater:enter", args=[study.token]))
+    urls = " ".join(url for url, _, _ in pages)
+    for part in ("/consent/", "/vote/", "/pause/", "/paused/", "/done/", "/static/rater/rater.js"):
+        assert part in urls
+    # The crawl saw the fact-check page (question, references, a verdict per answer) and its votes counted.
+    assert any('name="verdict_left"' in body and "Reference answers" in body for _, _, body in pages)
+    assert Vote.objects.filter(comparison__study=study).exclude(verdict_a="").count() == 6
     assert any(study.completion_code in body for _, _, body in pages)
     assert_blind(pages, secrets_)
 

@@ -1,9 +1,10 @@
-// Keyboard shortcuts (A, B, T, X), a guard against double submission, and the minimum reading time.
+// Keyboard shortcuts (A, B, T, X; on fact-check pages 1-6 pick verdicts and Enter submits), a guard
+// against double submission, and the minimum reading time.
 (function () {
   "use strict";
   var form = document.getElementById("vote-form");
   if (!form) return;
-  var buttons = Array.prototype.slice.call(form.querySelectorAll("button[data-key]"));
+  var buttons = Array.prototype.slice.call(form.querySelectorAll("[data-key]"));
   var waitMs = parseInt(form.getAttribute("data-wait-ms") || "0", 10);
   if (waitMs > 0) {
     var note = document.getElementById("wait-note");
