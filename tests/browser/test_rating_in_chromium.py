@@ -1,29 +1,14 @@
 """The rater's whole path in headless Chromium: Prolific link, consent, ten pairs by keyboard, the redirect home."""
 
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
-from playwright.sync_api import sync_playwright
 
 from ratings.models import Assignment, Rater, Recruitment
-from tests.chromium import SCREENSHOTS, launch
+from tests.chromium import SCREENSHOTS
 from tests.ratings.rating_setup import rating_study
 
 PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete"
 KEYS = "abtx"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.fail("/usr/bin/chromium is missing: apt-get install chromium")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls here are still synchronous.
-    with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-        browser = launch(p)
-        yield browser
-        browser.close()
 
 
 def rate_as(browser, base_url: str, study, pid: str, screenshot: str | None = None, viewport=None) -> dict:
