@@ -66,10 +66,16 @@ def imported_decoding_config() -> DecodingConfig:
 
 
 def do_import_prompts(prompt_set: PromptSet, records: Iterable[dict]) -> int:
-    """Add prompts ({external_id, text, category}) to a set; existing ids are left alone."""
+    """Add prompts ({external_id, text, category, reference_answers}) to a set; existing ids are left alone."""
     existing = set(prompt_set.prompts.values_list("external_id", flat=True))
     new = [
-        Prompt(prompt_set=prompt_set, external_id=str(r["external_id"]), text=r["text"], category=r.get("category", ""))
+        Prompt(
+            prompt_set=prompt_set,
+            external_id=str(r["external_id"]),
+            text=r["text"],
+            category=r.get("category", ""),
+            reference_answers=list(r.get("reference_answers", [])),
+        )
         for r in records
         if str(r["external_id"]) not in existing
     ]

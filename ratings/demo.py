@@ -22,7 +22,7 @@ from inference_workers.models import (
     Response,
 )
 from ratings.actions import do_create_comparisons
-from ratings.models import PairingDesign, Study, StudyStatus
+from ratings.models import PairingDesign, Study, StudyMode, StudyStatus
 
 VICUNA80_DIR = Path(settings.BASE_DIR) / "data" / "vicuna80"
 PROMPT_SET_NAME = "vicuna-80"
@@ -169,9 +169,7 @@ def setup_live_study(max_new_tokens: int) -> LiveSetup:
     Queues a generation job only for questions SmolLM2 has not answered yet, and only when no
     job for them is already queued or running; comparisons are added as answers arrive.
     """
-    from inference_workers.actions import do_start_generation_job
     from inference_workers.management.commands.run_benchmark import register_packaged_smollm2
-    from inference_workers.models import JobStatus
 
     with transaction.atomic():
         prompt_set = load_vicuna80_prompts()
@@ -203,17 +201,23 @@ def setup_live_study(max_new_tokens: int) -> LiveSetup:
             },
         )
         study.language_models.add(reference, smollm2)
-    config = live_decoding_config(max_new_tokens)
-    answered = Response.objects.filter(model=smollm2, prompt__prompt_set=prompt_set, decoding_config=config)
+    job = generation_for(smollm2, prompt_set, live_decoding_config(max_new_tokens))
+    return LiveSetup(study=study, job=job, new_comparisons=add_live_comparisons(study))
+
+
+def generation_for(model: LanguageModel, prompt_set: PromptSet, config) -> GenerationJob | None:
+    """The model's latest job on the set; a new one is queued only when answers are missing and none is under way."""
+    from inference_workers.actions import do_start_generation_job
+    from inference_workers.models import JobStatus
+
+    answered = Response.objects.filter(model=model, prompt__prompt_set=prompt_set, decoding_config=config)
     job = (
-        GenerationJob.objects.filter(model=smollm2, prompt_set=prompt_set, decoding_config=config)
-        .order_by("-pk")
-        .first()
+        GenerationJob.objects.filter(model=model, prompt_set=prompt_set, decoding_config=config).order_by("-pk").first()
     )
     missing = prompt_set.prompts.count() - answered.count()
     if missing and (job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING)):
-        job = do_start_generation_job(smollm2, prompt_set, config)
-    return LiveSetup(study=study, job=job, new_comparisons=add_live_comparisons(study))
+        job = do_start_generation_job(model, prompt_set, config)
+    return job
 
 
 def add_live_comparisons(study: Study) -> int:
@@ -246,6 +250,95 @@ def setup_substance(nq_subset: int):
         .first()
     )
     return run or do_start_benchmark_run(smollm2, "nq_open", subset_size=nq_subset, subset_seed=0)
+
+
+FACT_CHECK_STUDY_SLUG = "nq-open-fact-check-smollm2-vs-efficientqa"
+FACT_CHECK_PROMPT_SET = "nq-open-efficientqa-fact-check"
+EFFICIENTQA_MODEL = "efficientqa-systems"
+
+
+def fact_check_decoding_config():
+    """SmolLM2 is asked as the NQ-open benchmark asks (greedy, 16 new tokens), the instruction as system prompt."""
+    from inference_workers.actions import decoding_config_for
+    from inference_workers.substance.prompts import NQ_ASK
+    from inference_workers.substance.runner import NQ_MAX_NEW_TOKENS
+
+    return decoding_config_for(
+        temperature=0.0, top_p=1.0, max_new_tokens=NQ_MAX_NEW_TOKENS, seed=0, system_prompt=NQ_ASK
+    )
+
+
+def setup_fact_check_study(n_questions: int) -> LiveSetup:
+    """A fact-check study: SmolLM2-135M-Instruct against answers of the EfficientQA 2020 competition systems.
+
+    A seeded subset of the EfficientQA test questions that have human-rated system answers
+    (data/nq-open); reference answers are the questions' NQ answers. The "EfficientQA systems"
+    model is imported: for each question one answer drawn (seeded) from all the system answers
+    that the EfficientQA annotators rated, whatever their rating. The worker generates SmolLM2's
+    answers once; comparisons are added as they arrive.
+    """
+    import random
+
+    from inference_workers.management.commands.run_benchmark import register_packaged_smollm2
+    from inference_workers.substance.datasets import efficientqa_test_rated, seeded_subset
+
+    chosen = seeded_subset([q for q in efficientqa_test_rated() if q.rated], n_questions, seed=0)
+    draw = random.Random(0)  # noqa: S311 - a reproducible draw, not a secret
+    answers = {q.item_id: draw.choice(q.rated)[0] for q in chosen}
+    with transaction.atomic():
+        prompt_set, _ = PromptSet.objects.get_or_create(
+            name=FACT_CHECK_PROMPT_SET,
+            defaults={
+                "title": "NQ-open questions for fact checking (EfficientQA test)",
+                "description": "Short factual questions with their Natural Questions answers as reference answers.",
+                "source": "NQ-open EfficientQA test set, CC BY-SA 3.0; see data/nq-open/SOURCE.md.",
+            },
+        )
+        do_import_prompts(
+            prompt_set,
+            (
+                {"external_id": q.item_id, "text": f"{q.question}?", "reference_answers": list(q.answers)}
+                for q in chosen
+            ),
+        )
+        systems, _ = LanguageModel.objects.get_or_create(
+            name=EFFICIENTQA_MODEL,
+            defaults={
+                "display_name": "EfficientQA 2020 systems (a human-rated answer per question)",
+                "kind": ModelKind.IMPORTED,
+                "role": ModelRole.BASE,
+                "status": ModelStatus.READY,
+                "notes": "Not one model: for each question, one answer drawn (seed 0) from the answers that the "
+                "EfficientQA 2020 competition systems gave and human annotators rated (Min et al. 2021; "
+                "data/nq-open/SOURCE.md), whatever the rating.",
+            },
+        )
+        do_import_outputs(systems, prompt_set, answers)
+        smollm2 = register_packaged_smollm2()
+        study, _ = Study.objects.get_or_create(
+            slug=FACT_CHECK_STUDY_SLUG,
+            defaults={
+                "title": "Fact check: SmolLM2-135M-Instruct and EfficientQA systems on NQ-open questions",
+                "mode": StudyMode.FACT_CHECK,
+                "prompt_set": prompt_set,
+                "pairing": PairingDesign.ALL_PAIRS,
+                "status": StudyStatus.OPEN,
+                "votes_per_comparison": 3,
+                "comparisons_per_rater": 10,
+                "attention_check_rate": 0.1,
+                "instructions": (
+                    "You will see a short factual question, its reference answer, and two answers. Judge each "
+                    "answer on its own: correct, partly correct or wrong."
+                ),
+                "consent_text": (
+                    "This is a research study on how well AI systems answer factual questions. Your choices "
+                    "are recorded anonymously. You may stop at any time."
+                ),
+            },
+        )
+        study.language_models.add(smollm2, systems)
+    job = generation_for(smollm2, prompt_set, fact_check_decoding_config())
+    return LiveSetup(study=study, job=job, new_comparisons=add_live_comparisons(study))
 
 
 DEMO_ACCOUNTS = (("admin", True), ("researcher", False))

@@ -49,6 +49,42 @@ def nq_open_dev() -> tuple[QAItem, ...]:
     return tuple(QAItem(f"nq-dev-{i:04d}", r["question"], tuple(r["answer"])) for i, r in enumerate(rows))
 
 
+@dataclass(frozen=True)
+class RatedQAItem:
+    """An EfficientQA test question: its NQ answers, and system answers that human annotators rated.
+
+    ``rated`` holds (answer, rating) with rating "correct" (definitely correct), "possibly" (possibly
+    correct) or "incorrect" (definitely incorrect), as the EfficientQA annotators judged them.
+    """
+
+    item_id: str
+    question: str
+    answers: tuple[str, ...]
+    rated: tuple[tuple[str, str], ...]
+
+
+EFFICIENTQA_RATINGS = (
+    ("def_correct_predictions", "correct"),
+    ("poss_correct_predictions", "possibly"),
+    ("def_incorrect_predictions", "incorrect"),
+)
+
+
+@cache
+def efficientqa_test_rated() -> tuple[RatedQAItem, ...]:
+    with (DATA_DIR / "nq-open" / "NQ-open.efficientqa.test.1.1.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return tuple(
+        RatedQAItem(
+            f"efficientqa-test-{i:04d}",
+            r["question"],
+            tuple(r["answer"]),
+            tuple((answer, rating) for key, rating in EFFICIENTQA_RATINGS for answer in r[key]),
+        )
+        for i, r in enumerate(rows)
+    )
+
+
 @cache
 def truthfulqa_mc1() -> tuple[MCItem, ...]:
     with (DATA_DIR / "truthfulqa" / "mc_task.json").open(encoding="utf-8") as fh:

@@ -1,9 +1,7 @@
 """How the substance benchmarks ask their questions. The text is stored with every run."""
 
-NQ_INSTRUCTION = (
-    "Answer the question with a short answer of a few words: a name, a date, a number or a place. "
-    "Do not explain.\n\nQuestion: {question}?"
-)
+NQ_ASK = "Answer the question with a short answer of a few words: a name, a date, a number or a place. Do not explain."
+NQ_INSTRUCTION = NQ_ASK + "\n\nQuestion: {question}?"
 
 # The six-example QA primer of the TruthfulQA paper (Lin et al. 2022), used for MC scoring.
 TRUTHFULQA_PRIMER = """Q: What is human life expectancy in the United States?

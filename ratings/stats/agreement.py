@@ -40,30 +40,29 @@ def coincidences(counts: np.ndarray) -> np.ndarray | None:
 
 def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
     """Alpha from a units x categories count matrix; NaN when fewer than two pairable values or one category."""
-    o = coincidences(counts)
-    if o is None:
-        return float("nan")
-    n_c = o.sum(axis=1)
-    n = n_c.sum()
-    d_o = (o.sum() - np.trace(o)) / n
-    d_e = (n * n - (n_c * n_c).sum()) / (n * (n - 1))
-    if d_e == 0:
-        return float("nan")
-    return float(1 - d_o / d_e)
+    return _alpha(counts, lambda n_c: 1.0 - np.eye(len(n_c)))
 
 
 def krippendorff_alpha_ordinal(counts: np.ndarray) -> float:
     """Ordinal alpha from a units x categories count matrix whose columns are in rank order; NaN as above."""
+    return _alpha(counts, _ordinal_delta2)
+
+
+def _ordinal_delta2(n_c: np.ndarray) -> np.ndarray:
+    cumulative = np.concatenate([[0.0], np.cumsum(n_c)])
+    lo = np.minimum.outer(np.arange(len(n_c)), np.arange(len(n_c)))
+    hi = np.maximum.outer(np.arange(len(n_c)), np.arange(len(n_c)))
+    return (cumulative[hi + 1] - cumulative[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
+
+
+def _alpha(counts: np.ndarray, delta2_of) -> float:
+    """alpha = 1 - (n - 1) sum_ck o_ck delta_ck^2 / sum_ck n_c n_k delta_ck^2 (nominal: delta^2 = [c != k])."""
     o = coincidences(counts)
     if o is None:
         return float("nan")
     n_c = o.sum(axis=1)
-    n = n_c.sum()
-    cumulative = np.concatenate([[0.0], np.cumsum(n_c)])
-    lo = np.minimum.outer(np.arange(len(n_c)), np.arange(len(n_c)))
-    hi = np.maximum.outer(np.arange(len(n_c)), np.arange(len(n_c)))
-    delta2 = (cumulative[hi + 1] - cumulative[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
+    delta2 = delta2_of(n_c)
     expected = (np.outer(n_c, n_c) * delta2).sum()
     if expected == 0:
         return float("nan")
-    return float(1 - (n - 1) * (o * delta2).sum() / expected)
+    return float(1 - (n_c.sum() - 1) * (o * delta2).sum() / expected)

@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,8 +11,9 @@ from rest_framework.authtoken.models import Token
 
 from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
 from ratings.analysis import do_compute_snapshots, latest_snapshot
-from ratings.models import AnalysisSnapshot, Vote, VoteSource
+from ratings.models import Vote, VoteSource
 from tests import factories
+from tests.analysis.snapshots import wait_for_snapshots
 
 pytestmark = pytest.mark.django_db
 PAGES = ("overview", "substance", "matrix", "activity", "raters")
@@ -122,9 +122,7 @@ def test_compute_button_has_the_worker_store_a_snapshot(worker, researcher_clien
     Vote.objects.create(comparison=comparison, source=VoteSource.IMPORTED, winner="a")
     response = researcher_client.post(reverse("dashboard:compute", args=[study.slug]))
     assert response.status_code == 302
-    deadline = time.monotonic() + 60
-    while not AnalysisSnapshot.objects.filter(study=study).exists() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_for_snapshots(study)
     snap = latest_snapshot(study)
     assert snap is not None and snap.n_votes == 1
     html = researcher_client.get(reverse("dashboard:overview", args=[study.slug])).content.decode()
@@ -133,7 +131,4 @@ def test_compute_button_has_the_worker_store_a_snapshot(worker, researcher_clien
     # The API asks the worker the same way.
     response = researcher_client.post(reverse("api:snapshots", args=[study.slug]))
     assert response.status_code == 202 and response.json()["task_id"]
-    deadline = time.monotonic() + 60
-    while AnalysisSnapshot.objects.filter(study=study, key="analysis").count() < 2 and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert AnalysisSnapshot.objects.filter(study=study, key="analysis").count() == 2
+    assert wait_for_snapshots(study, 2) == 2

@@ -6,7 +6,6 @@ number worked out here.
 
 import io
 import json
-import time
 
 import krippendorff
 import numpy as np
@@ -17,9 +16,10 @@ from rest_framework.authtoken.models import Token
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus
 from ratings.analysis import do_compute_snapshots, latest_snapshot, leaderboard_json, study_votes
 from ratings.battles import export_battles
-from ratings.models import AnalysisSnapshot, Vote, VoteSource
+from ratings.models import Vote, VoteSource
 from ratings.quality import study_quality
 from tests import factories
+from tests.analysis.snapshots import wait_for_snapshots
 from tests.ratings.rating_setup import fact_check_study, rating_study
 
 # Prompt i: (A's verdict, B's verdict) from rater 1, then rater 2. A is the first model, B the second.
@@ -88,9 +88,7 @@ def test_the_worker_computes_human_accuracy_equal_to_the_hand_computed_one(worke
     study = judged_study()
     response = researcher_client.post(reverse("dashboard:compute", args=[study.slug]))
     assert response.status_code == 302
-    deadline = time.monotonic() + 60
-    while not AnalysisSnapshot.objects.filter(study=study).exists() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_for_snapshots(study)
     snap = latest_snapshot(study)
     assert snap is not None and snap.n_votes == 8
     results = snap.payload["fact_check"]

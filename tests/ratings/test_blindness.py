@@ -135,13 +135,19 @@ def test_every_page_an_open_link_rater_can_reach_is_blind():
     )
     secrets_ = all_model_secrets() | {study.slug, study.title}
     assert "attention-check" in secrets_ and "Proprietron Ultra" in secrets_
+    pages = crawl_whole_path(study)
+    assert_blind(pages, secrets_)
+
+
+def crawl_whole_path(study) -> list[tuple[str, dict, str]]:
+    """The crawl from the study link, checked to have gone the whole way: consent, rating, pause,
+    resume, and the completion page with its code."""
     pages = crawl(Client(), reverse("rater:enter", args=[study.token]))
     urls = " ".join(url for url, _, _ in pages)
-    # The crawl went the whole way: consent, rating, pause, resume, and the completion page.
     for part in ("/consent/", "/vote/", "/pause/", "/paused/", "/done/", "/static/rater/rater.js"):
         assert part in urls
     assert any(study.completion_code in body for _, _, body in pages)
-    assert_blind(pages, secrets_)
+    return pages
 
 
 def test_every_page_of_a_fact_check_study_is_blind():
@@ -157,14 +163,10 @@ def test_every_page_of_a_fact_check_study_is_blind():
         slug="zyx-fact-check",
     )
     secrets_ = all_model_secrets() | {study.slug, study.title}
-    pages = crawl(Client(), reverse("rater:enter", args=[study.token]))
-    urls = " ".join(url for url, _, _ in pages)
-    for part in ("/consent/", "/vote/", "/pause/", "/paused/", "/done/", "/static/rater/rater.js"):
-        assert part in urls
+    pages = crawl_whole_path(study)
     # The crawl saw the fact-check page (question, references, a verdict per answer) and its votes counted.
     assert any('name="verdict_left"' in body and "Reference answers" in body for _, _, body in pages)
     assert Vote.objects.filter(comparison__study=study).exclude(verdict_a="").count() == 6
-    assert any(study.completion_code in body for _, _, body in pages)
     assert_blind(pages, secrets_)
 
 

@@ -3,16 +3,20 @@
 import pytest
 
 from inference_workers.models import BenchmarkRun, GenerationJob, LanguageModel, Prompt, Response
+from inference_workers.substance.datasets import efficientqa_test_rated
+from inference_workers.substance.scoring import contains_match
 from ratings.demo import (
+    EFFICIENTQA_MODEL,
     VICUNA80_MODELS,
     add_live_comparisons,
     ensure_demo_accounts,
     load_vicuna80_model,
     load_vicuna80_prompts,
+    setup_fact_check_study,
     setup_live_study,
     setup_substance,
 )
-from ratings.models import Comparison
+from ratings.models import Comparison, StudyMode
 from ratings.roles import is_researcher
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +81,42 @@ def test_demo_accounts_are_created_once_and_kept_private(tmp_path):
     researcher = authenticate(username="researcher", password=first["researcher"])
     assert researcher is not None and is_researcher(researcher) and not researcher.is_superuser
     assert authenticate(username="admin", password=first["admin"]).is_superuser
+
+
+def test_fact_check_study_pairs_smollm2_with_human_rated_efficientqa_answers_once():
+    first = setup_fact_check_study(n_questions=12)
+    study, job = first.study, first.job
+    assert study.mode == StudyMode.FACT_CHECK and study.status == "open"
+    study.full_clean()  # every prompt has reference answers, so it may be open
+    prompts = list(study.prompt_set.prompts.order_by("pk"))
+    assert len(prompts) == 12
+    by_id = {q.item_id: q for q in efficientqa_test_rated()}
+    systems = LanguageModel.objects.get(name=EFFICIENTQA_MODEL)
+    for p in prompts:
+        item = by_id[p.external_id]
+        assert p.text == f"{item.question}?" and p.reference_answers == list(item.answers)
+        # The imported answer is one the EfficientQA annotators rated for this very question.
+        answer = Response.objects.get(model=systems, prompt=p).text
+        assert answer in {a for a, _ in item.rated}
+    # SmolLM2 is asked the NQ-open way: greedy, 16 new tokens, the benchmark's instruction.
+    assert job.total == 12 and job.status == "queued" and job.model.name == "smollm2-135m-instruct"
+    config = job.decoding_config
+    assert (config.temperature, config.max_new_tokens) == (0.0, 16) and "short answer" in config.system_prompt
+    assert first.new_comparisons == 0
+
+    again = setup_fact_check_study(n_questions=12)
+    assert again.job.pk == job.pk and again.study.pk == study.pk
+    assert (
+        Response.objects.filter(model=systems).count() == 12
+        and GenerationJob.objects.filter(model=job.model).count() == 1
+    )
+
+    smollm2 = job.model
+    Response.objects.bulk_create(
+        Response(model=smollm2, prompt=p, decoding_config=config, text=f"Answer {p.pk}.") for p in prompts
+    )
+    assert add_live_comparisons(study) == 12
+    gold = list(study.comparisons.filter(is_gold=True).select_related("prompt", "response_b"))
+    assert len(gold) == 1
+    assert not contains_match(gold[0].response_b.text, gold[0].prompt.reference_answers)
+    assert setup_fact_check_study(n_questions=12).new_comparisons == 0

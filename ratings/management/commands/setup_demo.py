@@ -1,4 +1,4 @@
-"""Set up the demo: the Vicuna-80 human votes, a live SmolLM2 study, substance scores, staff logins.
+"""Set up the demo: the Vicuna-80 human votes, a live SmolLM2 study, a fact-check study, substance scores, logins.
 
 Idempotent: a second run finds everything and neither imports nor generates again. The worker
 does the heavy parts (SmolLM2's answers, its NQ-open run, the analysis snapshots); with
@@ -15,7 +15,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference_workers.models import BenchmarkRun, GenerationJob, JobStatus
 from inference_workers.substance.runner import planned_total
-from ratings.demo import add_live_comparisons, ensure_demo_accounts, setup_live_study, setup_substance
+from ratings.demo import (
+    add_live_comparisons,
+    ensure_demo_accounts,
+    setup_fact_check_study,
+    setup_live_study,
+    setup_substance,
+)
 from ratings.tasks import compute_analysis_snapshots
 from ratings.vicuna80_votes import load_vicuna80_votes
 
@@ -50,9 +56,24 @@ class Command(BaseCommand):
             default=int(os.environ.get("STYLEGAP_DEMO_NQ_SUBSET", 200)),
             help="Seeded NQ-open subset for SmolLM2's accuracy (env STYLEGAP_DEMO_NQ_SUBSET; default 200).",
         )
+        parser.add_argument(
+            "--fact-check-questions",
+            type=int,
+            default=int(os.environ.get("STYLEGAP_DEMO_FACT_CHECK_QUESTIONS", 40)),
+            help="NQ-open questions in the fact-check study (env STYLEGAP_DEMO_FACT_CHECK_QUESTIONS; default 40).",
+        )
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the site is served.")
 
-    def handle(self, *args, wait: float, max_new_tokens: int, nq_subset: int, base_url: str, **options):
+    def handle(
+        self,
+        *args,
+        wait: float,
+        max_new_tokens: int,
+        nq_subset: int,
+        fact_check_questions: int,
+        base_url: str,
+        **options,
+    ):
         base_url = base_url.rstrip("/")
         votes = load_vicuna80_votes()
         human = votes.study
@@ -65,13 +86,10 @@ class Command(BaseCommand):
 
         live = setup_live_study(max_new_tokens)
         job = live.job
-        if job is None or job.status == JobStatus.SUCCEEDED:
-            self.stdout.write(f"Study '{live.study.title}': SmolLM2's answers are all there.")
-        else:
-            self.stdout.write(
-                f"Study '{live.study.title}': the worker is generating SmolLM2's answers "
-                f"(job {job.pk}; live progress at {base_url}/models/jobs/{job.pk}/)."
-            )
+        self._say_generation(live, base_url)
+        fact_check = setup_fact_check_study(fact_check_questions)
+        fc_job = fact_check.job
+        self._say_generation(fact_check, base_url)
         run = setup_substance(nq_subset)
         self.stdout.write(
             f"Substance: SmolLM2 on a seeded {nq_subset}-question NQ-open subset "
@@ -86,20 +104,34 @@ class Command(BaseCommand):
                 ended = GenerationJob.objects.get(pk=job.pk)
                 if ended.status != JobStatus.SUCCEEDED:
                     raise CommandError(f"SmolLM2's generation job ended {ended.status}: {ended.error}")
+            if fc_job is not None and fc_job.status not in FINISHED:
+                self._wait("SmolLM2 fact-check answers", lambda: self._job_progress(fc_job.pk), deadline)
             if run.status not in FINISHED:
                 self._wait("NQ-open run", lambda: self._run_progress(run.pk), deadline)
-        added = add_live_comparisons(live.study)
-        if added:
-            self.stdout.write(f"Live study: {added} comparisons ready for raters.")
-        compute_analysis_snapshots.delay(live.study.pk)
+        for label, study in (("Live study", live.study), ("Fact-check study", fact_check.study)):
+            added = add_live_comparisons(study)
+            if added:
+                self.stdout.write(f"{label}: {added} comparisons ready for raters.")
+            compute_analysis_snapshots.delay(study.pk)
 
         accounts = ensure_demo_accounts(settings.VAR_DIR / "credentials.json")
         for username, password in accounts.items():
             shown = password or "(set before; see manage.py changepassword)"
             self.stdout.write(f"Login: {username} / {shown}")
         self.stdout.write(f"Rater link (live study): {base_url}/r/{live.study.token}/")
-        for study in (human, live.study):
+        self.stdout.write(f"Rater link (fact-check study): {base_url}/r/{fact_check.study.token}/")
+        for study in (human, live.study, fact_check.study):
             self.stdout.write(f"Dashboard: {base_url}/studies/{study.slug}/dashboard/")
+
+    def _say_generation(self, setup, base_url: str) -> None:
+        job = setup.job
+        if job is None or job.status == JobStatus.SUCCEEDED:
+            self.stdout.write(f"Study '{setup.study.title}': SmolLM2's answers are all there.")
+        else:
+            self.stdout.write(
+                f"Study '{setup.study.title}': the worker is generating SmolLM2's {job.total} answers "
+                f"(job {job.pk}; live progress at {base_url}/models/jobs/{job.pk}/)."
+            )
 
     @staticmethod
     def _job_progress(job_id: int) -> tuple[int, int, bool]:
