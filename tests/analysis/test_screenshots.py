@@ -38,3 +38,29 @@ def test_screenshots_of_the_dashboard_pages(live_server, researcher_client):
             assert shot.stat().st_size > 10_000
         browser.close()
     assert outside == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+def test_screenshot_of_a_fact_check_dashboard(live_server, researcher_client):
+    from playwright.sync_api import sync_playwright
+
+    from tests.analysis.test_fact_check_results import judged_study
+
+    study = judged_study()
+    do_compute_snapshots(study)
+    session = researcher_client.cookies["sessionid"].value
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.goto(live_server.url + reverse("dashboard:overview", args=[study.slug]))
+        assert "8 fact-check votes" in page.locator("main").inner_text()
+        assert page.locator("svg.chart").count() == 1
+        shot = SCREENSHOTS / "dashboard-fact-check.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        browser.close()
