@@ -52,7 +52,11 @@ def clean_refs(refs) -> list[str]:
 
 
 def validate_fact_check_study(study: Study) -> None:
-    """Refuse to open a fact-check study whose prompts lack reference answers."""
+    """Refuse to open a fact-check study whose prompts lack reference answers, or to change a voted study's mode."""
+    if study.pk:
+        stored = Study.objects.filter(pk=study.pk).values_list("mode", flat=True).first()
+        if stored and stored != study.mode and Vote.objects.filter(comparison__study=study).exists():
+            raise ValidationError({"mode": "This study has votes already: its mode can no longer change."})
     if not is_fact_check(study) or study.status != "open" or not study.prompt_set_id:
         return
     missing = prompts_without_reference(study.prompt_set)

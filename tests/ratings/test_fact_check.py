@@ -123,6 +123,21 @@ def test_a_fact_check_study_without_reference_answers_cannot_be_opened():
     study.full_clean()
 
 
+def test_a_study_with_votes_keeps_its_mode():
+    study = fact_check_study(n_prompts=1)
+    study.mode = StudyMode.PREFERENCE
+    study.full_clean()  # no votes yet: a researcher may still change their mind
+    study.mode = StudyMode.FACT_CHECK
+    c = study.comparisons.get()
+    rater = factories.rater(study)
+    a = factories.assignment(c, rater, status="voted")
+    Vote.objects.create(comparison=c, assignment=a, rater=rater, verdict_a="correct", verdict_b="wrong")
+    study.mode = StudyMode.PREFERENCE
+    with pytest.raises(ValidationError) as refused:
+        study.full_clean()
+    assert refused.value.message_dict["mode"] == ["This study has votes already: its mode can no longer change."]
+
+
 def test_the_admin_refuses_to_open_a_fact_check_study_without_references(admin_client):
     study = rating_study(n_prompts=2, mode=StudyMode.FACT_CHECK, status=StudyStatus.DRAFT)
     page = admin_client.get(reverse("admin:ratings_study_change", args=[study.pk]))
