@@ -52,6 +52,9 @@ def test_researcher_button_sends_the_task_to_the_worker(worker, researcher_clien
     answers = Response.objects.filter(prompt__prompt_set=ps)
     assert wait_for(lambda: not answers.filter(style_computed_at__isnull=True).exists())
     assert answers.get(model=m2).n_headers == 1
-    assert TaskResult.objects.filter(
-        task_name="inference_workers.tasks.compute_style_features", worker=worker.name, status="SUCCESS"
-    ).exists()
+    # The result row is written after the task returns, so it may land a moment after the answers do.
+    assert wait_for(
+        TaskResult.objects.filter(
+            task_name="inference_workers.tasks.compute_style_features", worker=worker.name, status="SUCCESS"
+        ).exists
+    )
