@@ -120,8 +120,10 @@ def all_model_secrets() -> set[str]:
     return secret_strings(list(LanguageModel.objects.all()))
 
 
-def test_every_page_an_open_link_rater_can_reach_is_blind():
-    study = rating_study(
+@pytest.mark.parametrize("fact_check", [False, True], ids=["preference", "fact-check"])
+def test_every_page_an_open_link_rater_can_reach_is_blind(fact_check):
+    build = fact_check_study if fact_check else rating_study
+    study = build(
         n_prompts=4,
         n_models=3,
         n_gold=2,
@@ -135,38 +137,16 @@ def test_every_page_an_open_link_rater_can_reach_is_blind():
     )
     secrets_ = all_model_secrets() | {study.slug, study.title}
     assert "attention-check" in secrets_ and "Proprietron Ultra" in secrets_
-    pages = crawl_whole_path(study)
-    assert_blind(pages, secrets_)
-
-
-def crawl_whole_path(study) -> list[tuple[str, dict, str]]:
-    """The crawl from the study link, checked to have gone the whole way: consent, rating, pause,
-    resume, and the completion page with its code."""
     pages = crawl(Client(), reverse("rater:enter", args=[study.token]))
     urls = " ".join(url for url, _, _ in pages)
+    # The crawl went the whole way: consent, rating, pause, resume, and the completion page.
     for part in ("/consent/", "/vote/", "/pause/", "/paused/", "/done/", "/static/rater/rater.js"):
         assert part in urls
     assert any(study.completion_code in body for _, _, body in pages)
-    return pages
-
-
-def test_every_page_of_a_fact_check_study_is_blind():
-    study = fact_check_study(
-        n_prompts=4,
-        n_models=3,
-        n_gold=2,
-        attention_check_rate=0.3,
-        comparisons_per_rater=6,
-        consent_text="Consent.",
-        instructions="Judge whether each answer is correct.",
-        title="Fact check: Zyxwv Imitator 13B against Proprietron Ultra",
-        slug="zyx-fact-check",
-    )
-    secrets_ = all_model_secrets() | {study.slug, study.title}
-    pages = crawl_whole_path(study)
-    # The crawl saw the fact-check page (question, references, a verdict per answer) and its votes counted.
-    assert any('name="verdict_left"' in body and "Reference answers" in body for _, _, body in pages)
-    assert Vote.objects.filter(comparison__study=study).exclude(verdict_a="").count() == 6
+    if fact_check:
+        # It saw the fact-check page (question, references, a verdict per answer) and its votes counted.
+        assert any('name="verdict_left"' in body and "Reference answers" in body for _, _, body in pages)
+        assert Vote.objects.filter(comparison__study=study).exclude(verdict_a="").count() == 6
     assert_blind(pages, secrets_)
 
 
