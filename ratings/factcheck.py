@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 
 from inference_workers.models import LanguageModel, PromptSet, Response
 from inference_workers.substance.scoring import contains_match, wilson_interval
-from ratings.models import Study, StudyMode, Verdict, Vote
+from ratings.models import Study, StudyMode, StudyStatus, Verdict, Vote
 from ratings.stats.accuracy import human_accuracy, human_automatic_agreement, response_scores
 from ratings.stats.agreement import krippendorff_alpha_ordinal
 
@@ -57,7 +57,7 @@ def validate_fact_check_study(study: Study) -> None:
         stored = Study.objects.filter(pk=study.pk).values_list("mode", flat=True).first()
         if stored and stored != study.mode and Vote.objects.filter(comparison__study=study).exists():
             raise ValidationError({"mode": "This study has votes already: its mode can no longer change."})
-    if not is_fact_check(study) or study.status != "open" or not study.prompt_set_id:
+    if not is_fact_check(study) or study.status != StudyStatus.OPEN or not study.prompt_set_id:
         return
     missing = prompts_without_reference(study.prompt_set)
     if missing:
