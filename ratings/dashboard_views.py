@@ -237,6 +237,46 @@ def _csv(rows: list[list]) -> str:
     return out.getvalue()
 
 
+FACT_CHECK_CSV_HEAD = [
+    "model",
+    "role",
+    "answers_judged",
+    "verdicts",
+    "human_accuracy",
+    "human_ci_low",
+    "human_ci_high",
+    "strictly_correct",
+    "strict_ci_low",
+    "strict_ci_high",
+    "automatic_accuracy",
+    "automatic_ci_low",
+    "automatic_ci_high",
+    "benchmark",
+    "benchmark_accuracy",
+    "benchmark_ci_low",
+    "benchmark_ci_high",
+]
+
+
+def fact_check_csv_row(r: dict) -> list:
+    h, a, b = r["human_accuracy"] or {}, r["automatic_accuracy"] or {}, r["benchmark"] or {}
+    return [
+        r["model"],
+        r["role"],
+        h.get("n_items", 0),
+        h.get("n_verdicts", 0),
+        h.get("accuracy", ""),
+        *(h.get("ci") or ["", ""]),
+        h.get("strict", ""),
+        *(h.get("strict_ci") or ["", ""]),
+        a.get("accuracy", ""),
+        *(a.get("ci") or ["", ""]),
+        b.get("benchmark", ""),
+        b.get("accuracy", ""),
+        *(b.get("ci") or ["", ""]),
+    ]
+
+
 @researcher_required
 def download(request, slug, name):
     ctx = _context(request, slug, "download")
@@ -284,6 +324,9 @@ def download(request, slug, name):
                 + [s.get("benchmark", ""), s.get("accuracy", ""), *(s.get("ci") or ["", ""]), s.get("published", "")]
                 + [gap.get("relative_accuracy", ""), gap.get("gap", ""), *(gap.get("ci") or ["", ""])]
             )
+        body, kind = _csv(rows), "text/csv"
+    elif name == "fact_check.csv" and payload.get("fact_check"):
+        rows = [FACT_CHECK_CSV_HEAD] + [fact_check_csv_row(r) for r in payload["fact_check"]["models"]]
         body, kind = _csv(rows), "text/csv"
     elif name == "matrix.csv" and payload["win_matrix"]:
         m = payload["win_matrix"]

@@ -4,6 +4,7 @@ The verdicts below are built by hand, so every number the worker computes is che
 number worked out here.
 """
 
+import csv
 import io
 import json
 
@@ -151,6 +152,17 @@ def test_the_worker_computes_human_accuracy_equal_to_the_hand_computed_one(worke
             # No preference votes: no rating.
             assert by_model[name]["rating"] is None and by_model[name]["votes"] == 0
         assert by_model["zyx-imitator-13b"]["substance"]["accuracy"] == 0.15
+    table = researcher_client.get(reverse("dashboard:download", args=[study.slug, "fact_check.csv"]))
+    assert table["Content-Disposition"].endswith('-fact_check.csv"')
+    lines = list(csv.DictReader(io.StringIO(table.content.decode())))
+    assert [(r["model"], float(r["human_accuracy"]), float(r["automatic_accuracy"])) for r in lines] == [
+        ("zyx-imitator-13b", 0.5, 0.75),
+        ("zyx-proprietary", 0.25, 0.25),
+    ]
+    assert lines[0]["benchmark"] == "nq_open" and lines[1]["benchmark"] == ""
+    # The quality page reads the same verdicts: rater r1 failed the one attention check.
+    quality = researcher_client.get(reverse("quality:study-quality", args=[study.slug])).content.decode()
+    assert "0 / 1" in quality
 
 
 @pytest.mark.django_db
