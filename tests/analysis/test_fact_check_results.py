@@ -7,10 +7,12 @@ number worked out here.
 import csv
 import io
 import json
+import re
 
 import krippendorff
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
@@ -199,3 +201,22 @@ def test_a_preference_study_with_stray_verdicts_counts_only_its_preference_votes
     board = leaderboard_json(snapshot.payload["leaderboard"])
     assert board["n_votes"] == 3
     assert set(board["models"][0]) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled", "substance"}
+
+
+@pytest.mark.django_db
+def test_the_leaderboard_command_gives_human_accuracy_for_a_fact_check_study():
+    study = judged_study()
+    out = io.StringIO()
+    call_command("leaderboard", "--study", study.slug, "--json", stdout=out)
+    board = json.loads(out.getvalue())
+    assert board["n_votes"] == 0
+    by_model = {r["model"]: r["human_accuracy"] for r in board["models"]}
+    assert {name: h["accuracy"] for name, h in by_model.items()} == {
+        name: e["accuracy"] for name, e in EXPECTED.items()
+    }
+    assert all(h["n_items"] == 4 and h["ci"][0] < h["accuracy"] < h["ci"][1] for h in by_model.values())
+    out = io.StringIO()
+    call_command("leaderboard", "--study", study.slug, stdout=out)
+    text = out.getvalue()
+    assert "8 fact-check votes, 16 verdicts" in text
+    assert re.search(r"zyx-imitator-13b\s+0\.500 \[.*\]\s+4\s+0\.750", text)

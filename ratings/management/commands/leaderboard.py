@@ -1,4 +1,7 @@
-"""Print a leaderboard: Bradley-Terry ratings with intervals, raw and style-controlled."""
+"""Print a leaderboard: Bradley-Terry ratings with intervals, raw and style-controlled.
+
+For a fact-check study: human-judged accuracy per model beside the automatic one (ratings/factcheck.py).
+"""
 
 import json
 
@@ -9,11 +12,13 @@ from ratings.analysis import (
     VoteTable,
     leaderboard,
     leaderboard_json,
+    payload_substance,
     study_votes,
     substance_scores,
     trusted_subset,
 )
 from ratings.battles import BattleFormatError, battles_to_arrays, read_battles
+from ratings.factcheck import fact_check_results, is_fact_check, payload_human_accuracy
 from ratings.models import Study
 
 
@@ -56,6 +61,9 @@ class Command(BaseCommand):
             found = Study.objects.filter(slug=study).first()
             if found is None:
                 raise CommandError(f"no study {study!r}")
+            if is_fact_check(found):
+                self._fact_check(found, json)
+                return
             table = study_votes(found)
             if trusted:
                 table = trusted_subset(table)
@@ -91,6 +99,29 @@ class Command(BaseCommand):
         if board["style_coefficients"]:
             coefs = ", ".join(f"{k} {v:+.3f}" for k, v in board["style_coefficients"].items())
             self.stdout.write(f"style coefficients (log-odds per unit of normalised difference): {coefs}")
+
+    def _fact_check(self, study: Study, as_json: bool) -> None:
+        names = list(study.language_models.values_list("name", flat=True))
+        payload = {"fact_check": fact_check_results(study, substance_scores(names))}
+        if as_json:
+            board = leaderboard(study_votes(study))
+            self.stdout.write(
+                _dumps(leaderboard_json(board, payload_substance(payload), payload_human_accuracy(payload)))
+            )
+            return
+        results = payload["fact_check"]
+        self.stdout.write(f"{results['n_votes']} fact-check votes, {results['n_verdicts']} verdicts")
+        self.stdout.write(f"{'model':<28} {'human-judged':>12} {'95% CI':>16} {'answers':>7} {'automatic':>9}")
+        for row in results["models"]:
+            human, auto = row["human_accuracy"], row["automatic_accuracy"]
+            if human is None:
+                self.stdout.write(f"{row['model']:<28} {'-':>12}")
+                continue
+            lo, hi = human["ci"]
+            self.stdout.write(
+                f"{row['model']:<28} {human['accuracy']:>12.3f} [{lo:>6.3f}, {hi:>6.3f}] {human['n_items']:>7}"
+                f" {auto['accuracy']:>9.3f}"
+            )
 
 
 def _dumps(value) -> str:
