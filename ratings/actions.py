@@ -11,7 +11,7 @@ from django.utils import timezone
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, Response
 from ratings.assignment import from_db_datetime, lock_clause, lock_comparisons, release_leases
-from ratings.hotpath import run
+from ratings.hotpath import insert, run
 from ratings.models import (
     Assignment,
     AssignmentStatus,
@@ -201,7 +201,7 @@ def do_record_vote(
             if not comparison.is_gold and comparison.claim_count >= study.votes_per_comparison:
                 return VoteOutcome.COMPARISON_FULL
             reclaim = 1
-        Vote.objects.create(
+        vote = Vote(
             comparison_id=comparison_id,
             assignment_id=assignment_id,
             rater=rater,
@@ -210,6 +210,7 @@ def do_record_vote(
             reason=reason.strip()[:5000],
             seconds_on_page=seconds,
         )
+        insert(cursor, vote)
         # A live lease already holds its claim; the UPDATE takes the comparison's row lock.
         run(
             cursor,

@@ -100,3 +100,21 @@ def rater_by_token(token: str) -> Rater | None:
     rater = _build(Rater, rater_conv, row[:n])
     rater.study = _build(Study, study_conv, row[n:])
     return rater
+
+
+@cache
+def _insert_plan(model, vendor: str) -> tuple[str, list]:
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"  # noqa: S608 - names from the model
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, fields
+
+
+def insert(cursor, instance) -> None:
+    """INSERT a new model instance as ``save()`` would (defaults, ``auto_now_add``, each field's own
+    conversion), through one prepared statement; no signals, and the primary key is not read back."""
+    sql, fields = _insert_plan(type(instance), connection.vendor)
+    run(cursor, sql, [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields])
