@@ -13,6 +13,7 @@ from inference_workers.models import (
     JobStatus,
     LanguageModel,
     ModelKind,
+    ModelRole,
     ModelStatus,
     Prompt,
     PromptSet,
@@ -53,6 +54,16 @@ def _save_style(batch: list[Response], fields: list[str]) -> int:
     count = len(batch)
     batch.clear()
     return count
+
+
+def imported_model(name: str, **defaults) -> LanguageModel:
+    """The imported-outputs model of this name (answers come from a file, not from a run), made ready
+    with ``defaults`` when it does not exist yet; role "base" unless the defaults say otherwise."""
+    model, _ = LanguageModel.objects.get_or_create(
+        name=name,
+        defaults={"role": ModelRole.BASE, **defaults, "kind": ModelKind.IMPORTED, "status": ModelStatus.READY},
+    )
+    return model
 
 
 def imported_decoding_config() -> DecodingConfig:

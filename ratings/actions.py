@@ -8,8 +8,8 @@ from itertools import combinations
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inference_workers.actions import imported_decoding_config
-from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, Response
+from inference_workers.actions import imported_decoding_config, imported_model
+from inference_workers.models import LanguageModel, Prompt, Response
 from ratings.assignment import from_db_datetime, lock_clause, lock_comparisons, release_leases
 from ratings.hotpath import insert, run
 from ratings.models import (
@@ -228,15 +228,10 @@ ATTENTION_CHECK_MODEL = "attention-check"
 
 def attention_check_model() -> LanguageModel:
     """The imported "model" whose answers are off-topic on purpose; like every model, never named to raters."""
-    model, _ = LanguageModel.objects.get_or_create(
-        name=ATTENTION_CHECK_MODEL,
-        defaults={
-            "display_name": "Attention check (off-topic answers)",
-            "kind": ModelKind.IMPORTED,
-            "role": ModelRole.BASE,
-            "status": ModelStatus.READY,
-            "notes": "Each answer is another question's answer, shown against a good one as an attention check.",
-        },
+    model = imported_model(
+        ATTENTION_CHECK_MODEL,
+        display_name="Attention check (off-topic answers)",
+        notes="Each answer is another question's answer, shown against a good one as an attention check.",
     )
     return model
 

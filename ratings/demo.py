@@ -11,13 +11,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from inference_workers.actions import do_import_outputs, do_import_prompts
+from inference_workers.actions import do_import_outputs, do_import_prompts, imported_model
 from inference_workers.models import (
     GenerationJob,
     LanguageModel,
-    ModelKind,
     ModelRole,
-    ModelStatus,
     PromptSet,
     Response,
 )
@@ -118,18 +116,14 @@ def load_vicuna80_prompts() -> PromptSet:
 def load_vicuna80_model(prompt_set: PromptSet, name: str) -> tuple[LanguageModel, list[int]]:
     """Register one catalogue model as imported outputs and store its 80 answers."""
     entry = VICUNA80_MODELS[name]
-    model, _ = LanguageModel.objects.get_or_create(
-        name=name,
-        defaults={
-            "display_name": entry.display_name,
-            "kind": ModelKind.IMPORTED,
-            "role": entry.role,
-            "status": ModelStatus.READY,
-            "base_model_name": entry.base_model_name,
-            "parameter_count": entry.parameter_count,
-            "imitation_data_source": entry.imitation_data_source,
-            "notes": "Answers imported from data/vicuna80 (see its SOURCE.md).",
-        },
+    model = imported_model(
+        name,
+        display_name=entry.display_name,
+        role=entry.role,
+        base_model_name=entry.base_model_name,
+        parameter_count=entry.parameter_count,
+        imitation_data_source=entry.imitation_data_source,
+        notes="Answers imported from data/vicuna80 (see its SOURCE.md).",
     )
     rows = read_jsonl(VICUNA80_DIR / "generations" / entry.file)
     answers = {str(r["question_id"]): r[entry.answer_field] for r in rows}
@@ -301,17 +295,12 @@ def setup_fact_check_study(n_questions: int) -> LiveSetup:
                 for q in chosen
             ),
         )
-        systems, _ = LanguageModel.objects.get_or_create(
-            name=EFFICIENTQA_MODEL,
-            defaults={
-                "display_name": "EfficientQA 2020 systems (a human-rated answer per question)",
-                "kind": ModelKind.IMPORTED,
-                "role": ModelRole.BASE,
-                "status": ModelStatus.READY,
-                "notes": "Not one model: for each question, one answer drawn (seed 0) from the answers that the "
-                "EfficientQA 2020 competition systems gave and human annotators rated (Min et al. 2021; "
-                "data/nq-open/SOURCE.md), whatever the rating.",
-            },
+        systems = imported_model(
+            EFFICIENTQA_MODEL,
+            display_name="EfficientQA 2020 systems (a human-rated answer per question)",
+            notes="Not one model: for each question, one answer drawn (seed 0) from the answers that the "
+            "EfficientQA 2020 competition systems gave and human annotators rated (Min et al. 2021; "
+            "data/nq-open/SOURCE.md), whatever the rating.",
         )
         do_import_outputs(systems, prompt_set, answers)
         smollm2 = register_packaged_smollm2()
