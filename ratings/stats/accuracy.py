@@ -21,6 +21,7 @@ and Cohen's kappa = (p_o - p_e) / (1 - p_e) with p_e = h a + (1 - h)(1 - a) from
 shares h and a of "correct".
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,10 @@ def human_accuracy(scores: ResponseScores, k: int, rounds: int = 1000, seed: int
         present = ~np.isnan(matrix)
         with np.errstate(invalid="ignore", divide="ignore"):
             boot = (weights @ np.nan_to_num(matrix).T) / (weights @ present.T)
-        bounds.append(np.nanpercentile(boot, [2.5, 97.5], axis=0) if rounds else np.full((2, k), np.nan))
+        with warnings.catch_warnings():
+            # An unjudged model's column is all NaN: its bounds stay NaN and it is reported as None below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bounds.append(np.nanpercentile(boot, [2.5, 97.5], axis=0) if rounds else np.full((2, k), np.nan))
     verdicts = np.bincount(scores.model, weights=scores.n_verdicts, minlength=k)
     out: list[ModelAccuracy | None] = []
     for m in range(k):
