@@ -36,6 +36,13 @@ VALIDATED_FIELDS = (
 
 
 class LanguageModelForm(forms.ModelForm):
+    api_base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="API base URL",
+        help_text=LanguageModel.api_base_url.field.help_text,
+    )
+
     class Meta:
         model = LanguageModel
         fields = (
