@@ -122,8 +122,9 @@ def lease_next_comparison(rater: Rater, now: datetime | None = None) -> Assignme
 # --- The hot path: one rater's lease, in a few plain statements -------------------------------------
 #
 # The rating page runs this on every item, so it is written as SQL that both backends accept (no ORM
-# query compilation): ``FOR UPDATE [SKIP LOCKED]`` is added on Postgres only; SQLite
-# serialises writers with BEGIN IMMEDIATE instead. Tests run it on both.
+# query compilation), run through ``hotpath.run`` (prepared once per Postgres connection):
+# ``FOR UPDATE [SKIP LOCKED]`` is added on Postgres only; SQLite serialises writers with BEGIN
+# IMMEDIATE instead. Tests run it on both (tests/ratings/test_engine_on_sqlite.py).
 
 ASSIGNMENT_COLUMNS = "id, comparison_id, token, left_is_a, status, leased_at, lease_expires_at"
 
