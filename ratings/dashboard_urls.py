@@ -13,5 +13,6 @@ urlpatterns = [
     path("<slug:slug>/dashboard/activity/", views.activity, name="activity"),
     path("<slug:slug>/dashboard/raters/", views.raters, name="raters"),
     path("<slug:slug>/dashboard/compute/", views.compute, name="compute"),
+    path("<slug:slug>/dashboard/verdicts.csv", views.verdicts_csv, name="verdicts_csv"),
     path("<slug:slug>/dashboard/download/<str:name>", views.download, name="download"),
 ]

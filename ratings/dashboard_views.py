@@ -5,7 +5,7 @@ import io
 import json
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -275,6 +275,70 @@ def fact_check_csv_row(r: dict) -> list:
         b.get("accuracy", ""),
         *(b.get("ci") or ["", ""]),
     ]
+
+
+VERDICTS_CSV_HEAD = [
+    "vote_id",
+    "created_at",
+    "rater_id",
+    "rater_excluded",
+    "prompt_id",
+    "question",
+    "reference_answers",
+    "attention_check",
+    "model_a",
+    "verdict_a",
+    "model_b",
+    "verdict_b",
+    "seconds_on_page",
+    "reason",
+]
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@researcher_required
+def verdicts_csv(request, slug):
+    """Every verdict of a fact-check study, one row per vote, from the database (not a snapshot)."""
+    study = get_object_or_404(Study, slug=slug)
+    if not is_fact_check(study):
+        raise Http404("Not a fact-check study.")
+    votes = (
+        Vote.objects.filter(comparison__study=study)
+        .exclude(verdict_a="")
+        .select_related("rater", "comparison__prompt", "comparison__response_a__model", "comparison__response_b__model")
+        .order_by("pk")
+    )
+
+    def rows():
+        writer = csv.writer(_Echo())
+        yield writer.writerow(VERDICTS_CSV_HEAD)
+        for v in votes.iterator(chunk_size=2000):
+            c = v.comparison
+            row = [
+                v.pk,
+                v.created_at.isoformat(),
+                v.rater_id or "",
+                v.rater.excluded if v.rater else "",
+                c.prompt.external_id,
+                c.prompt.text,
+                " | ".join(c.prompt.reference_answers or []),
+                c.is_gold,
+                c.response_a.model.name,
+                v.verdict_a,
+                c.response_b.model.name,
+                v.verdict_b,
+                "" if v.seconds_on_page is None else round(v.seconds_on_page, 2),
+                v.reason,
+            ]
+            yield writer.writerow([_safe_cell(x) for x in row])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-verdicts.csv"'
+    return response
 
 
 @researcher_required

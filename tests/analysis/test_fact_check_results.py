@@ -220,3 +220,34 @@ def test_the_leaderboard_command_gives_human_accuracy_for_a_fact_check_study():
     text = out.getvalue()
     assert "8 fact-check votes, 16 verdicts" in text
     assert re.search(r"zyx-imitator-13b\s+0\.500 \[.*\]\s+4\s+0\.750", text)
+
+
+@pytest.mark.django_db
+def test_researchers_download_every_verdict_as_csv_with_hostile_text_defused(researcher_client):
+    from django.test import Client
+
+    study = judged_study()
+    hostile = Vote.objects.filter(comparison__study=study).exclude(verdict_a="").first()
+    hostile.reason = '=HYPERLINK("https://evil.example")'
+    hostile.save()
+    url = reverse("dashboard:verdicts_csv", args=[study.slug])
+    assert Client().get(url).status_code in (302, 403)  # not for anonymous visitors
+
+    response = researcher_client.get(url)
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    # 8 verdict pairs from the two raters, 4 from the excluded one, 1 on the attention check: all kept here.
+    assert len(rows) == 13
+    assert sum(r["rater_excluded"] == "True" for r in rows) == 4
+    assert sum(r["attention_check"] == "True" for r in rows) == 1
+    by_vote = {int(r["vote_id"]): r for r in rows}
+    for v in Vote.objects.filter(comparison__study=study).select_related("comparison__response_a__model"):
+        r = by_vote[v.pk]
+        assert (r["verdict_a"], r["verdict_b"], r["model_a"]) == (
+            v.verdict_a,
+            v.verdict_b,
+            v.comparison.response_a.model.name,
+        )
+    assert by_vote[hostile.pk]["reason"].startswith("'=")
+    preference = factories.study(factories.prompt_set())
+    assert researcher_client.get(reverse("dashboard:verdicts_csv", args=[preference.slug])).status_code == 404
