@@ -13,6 +13,7 @@ fields, so it follows the schema) and builds the instances with the converters t
 import hashlib
 from functools import cache
 
+from django.conf import settings
 from django.db import connection
 from django.db.backends.signals import connection_created
 
@@ -24,7 +25,7 @@ PREPARED = "stylegap_prepared"
 def run(cursor, sql: str, params=()) -> None:
     """Execute a constant statement (``%s`` placeholders only), prepared once per Postgres connection."""
     db = cursor.db
-    if db.vendor != "postgresql":
+    if db.vendor != "postgresql" or not settings.PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
     name = _statement_name(sql)

@@ -56,3 +56,13 @@ def test_rater_by_token_loads_the_rater_and_its_study_as_the_orm_does():
         assert getattr(loaded.study, field.attname) == getattr(expected.study, field.attname), field.name
     assert loaded.study.follow_up_questions == [{"key": "factual", "text": "Which is more accurate?"}]
     assert rater_by_token("no-such-token") is None
+
+
+@pytest.mark.django_db
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler(settings):
+    settings.PREPARED_STATEMENTS = False
+    study = rating_study(n_prompts=1)
+    with connection.cursor() as cursor:
+        run(cursor, SQL + " AND 1 = %s", [study.pk, "x", 1])
+        assert cursor.fetchone() == (0,)
+    assert _statement_name(SQL + " AND 1 = %s") not in prepared_names()
