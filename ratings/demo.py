@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from inference_workers.actions import do_import_outputs, do_import_prompts, imported_model
+from inference_workers.actions import do_import_outputs, do_import_prompts, imported_model, register_packaged_smollm2
 from inference_workers.models import (
     GenerationJob,
     LanguageModel,
@@ -163,7 +163,6 @@ def setup_live_study(max_new_tokens: int) -> LiveSetup:
     Queues a generation job only for questions SmolLM2 has not answered yet, and only when no
     job for them is already queued or running; comparisons are added as answers arrive.
     """
-    from inference_workers.management.commands.run_benchmark import register_packaged_smollm2
 
     with transaction.atomic():
         prompt_set = load_vicuna80_prompts()
@@ -273,7 +272,6 @@ def setup_fact_check_study(n_questions: int) -> LiveSetup:
     """
     import random
 
-    from inference_workers.management.commands.run_benchmark import register_packaged_smollm2
     from inference_workers.substance.datasets import efficientqa_test_rated, seeded_subset
 
     chosen = seeded_subset([q for q in efficientqa_test_rated() if q.rated], n_questions, seed=0)

