@@ -298,6 +298,9 @@ class BenchmarkRun(models.Model):
     accuracy = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Written when the run starts and after each stored batch; a running run whose heartbeat stops
+    # lost its worker, and the beat task queues it again (it resumes with the items not stored yet).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

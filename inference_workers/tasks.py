@@ -38,5 +38,9 @@ def import_outputs_job(self, job_id: int) -> str:
 
 
 @shared_task(name="inference_workers.tasks.resume_stalled_jobs")
-def resume_stalled_jobs() -> list[int]:
-    return do_resume_stalled_jobs(settings.STYLEGAP_JOB_STALE_AFTER_SECONDS)
+def resume_stalled_jobs() -> dict:
+    """Generation jobs and benchmark runs whose worker died: queued again (beat, every few minutes)."""
+    from inference_workers.substance.actions import do_resume_stalled_benchmark_runs
+
+    stale = settings.STYLEGAP_JOB_STALE_AFTER_SECONDS
+    return {"generation_jobs": do_resume_stalled_jobs(stale), "benchmark_runs": do_resume_stalled_benchmark_runs(stale)}

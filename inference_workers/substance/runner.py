@@ -99,7 +99,7 @@ def claim_run(run_id: int) -> BenchmarkRun | None:
     run = BenchmarkRun.objects.select_related("model").get(pk=run_id)
     if run.published or run.status in {JobStatus.SUCCEEDED, JobStatus.CANCELLED}:
         return None
-    BenchmarkRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, error="")
+    BenchmarkRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, error="", heartbeat_at=timezone.now())
     run.status = JobStatus.RUNNING
     return run
 
@@ -113,7 +113,7 @@ def store_results(run: BenchmarkRun, results: list[BenchmarkItem]) -> tuple[int,
     """Insert scored items (a rerun's duplicates are ignored) and write progress; returns (done, correct)."""
     BenchmarkItem.objects.bulk_create(results, ignore_conflicts=True)
     n, correct = stored_counts(run)
-    BenchmarkRun.objects.filter(pk=run.pk).update(n_items=n, n_correct=correct)
+    BenchmarkRun.objects.filter(pk=run.pk).update(n_items=n, n_correct=correct, heartbeat_at=timezone.now())
     return n, correct
 
 

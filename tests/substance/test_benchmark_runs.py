@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from inference_workers.models import Benchmark, BenchmarkItem, JobStatus, ModelKind
+from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus, ModelKind
 from inference_workers.substance import datasets, runner
 from inference_workers.substance.actions import BenchmarkRequestRefused, do_create_benchmark_run
 from inference_workers.substance.runner import token_f1, truthful_by_similarity
@@ -121,3 +121,36 @@ def test_the_command_can_queue_the_run_for_the_models_worker(tiny_llama, capsys)
     run = tiny_llama.benchmark_runs.get()
     assert f"run {run.pk} queued on gpu" in capsys.readouterr().out
     assert (run.status, run.subset_size, run.subset_seed) == (JobStatus.QUEUED, 5, 2)
+
+
+def test_a_run_whose_worker_died_is_queued_again_and_scores_only_the_rest(
+    tiny_llama, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inference_workers.substance.actions import do_resume_stalled_benchmark_runs
+
+    run = do_create_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=4, subset_seed=1)
+    assert runner.run_benchmark(run.pk) == JobStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.heartbeat_at is not None
+    # As if the worker died mid-run an hour ago, after storing two items.
+    kept = dict(run.items.values_list("item_id", "pk")[:2])
+    run.items.exclude(item_id__in=kept).delete()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    BenchmarkRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, heartbeat_at=an_hour_ago, accuracy=None)
+    alive = do_create_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=2, subset_seed=2)
+    BenchmarkRun.objects.filter(pk=alive.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+
+    with django_capture_on_commit_callbacks() as queued:
+        assert do_resume_stalled_benchmark_runs(stale_after_s=30 * 60) == [run.pk]
+    assert len(queued) == 1  # sent to the model's queue once the transaction commits
+    assert BenchmarkRun.objects.get(pk=alive.pk).status == JobStatus.RUNNING
+    run.refresh_from_db()
+    assert run.status == JobStatus.QUEUED
+
+    assert runner.run_benchmark(run.pk) == JobStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.n_items == 4 and dict(run.items.filter(item_id__in=kept).values_list("item_id", "pk")) == kept
