@@ -252,20 +252,26 @@ def do_retry_generation_job(job: GenerationJob) -> GenerationJob:
     return job
 
 
-def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:
-    """Queue again every running job whose heartbeat is older than ``stale_after_s`` (its worker died)."""
+def requeue_stalled(rows, stale_after_s: float, queue) -> list[int]:
+    """Mark every running row of ``rows`` (jobs or benchmark runs) whose heartbeat is older than
+    ``stale_after_s`` (its worker died) queued, and ``queue(row)`` it again. Returns their ids."""
     cutoff = timezone.now() - timedelta(seconds=stale_after_s)
     resumed = []
     with transaction.atomic():
         stalled = (
-            GenerationJob.objects.select_for_update()
+            rows.select_for_update()
             .select_related("model")
             .filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
             .order_by("pk")
         )
-        for job in stalled:
-            job.status, job.heartbeat_at = JobStatus.QUEUED, timezone.now()
-            job.save(update_fields=["status", "heartbeat_at"])
-            do_queue_generation_job(job)
-            resumed.append(job.pk)
+        for row in stalled:
+            row.status, row.heartbeat_at = JobStatus.QUEUED, timezone.now()
+            row.save(update_fields=["status", "heartbeat_at"])
+            queue(row)
+            resumed.append(row.pk)
     return resumed
+
+
+def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:
+    """Queue again every running generation job whose worker died."""
+    return requeue_stalled(GenerationJob.objects.all(), stale_after_s, do_queue_generation_job)

@@ -1,9 +1,6 @@
 """State changes for substance benchmarks. Views, tasks and the run_benchmark command call these."""
 
-from datetime import timedelta
-
 from django.db import transaction
-from django.utils import timezone
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelKind, ModelStatus
 from inference_workers.substance.runner import prompting_text
@@ -83,19 +80,7 @@ def do_enter_published_result(
 
 
 def do_resume_stalled_benchmark_runs(stale_after_s: float) -> list[int]:
-    """Queue again every running benchmark run whose heartbeat is older than ``stale_after_s`` (its worker died)."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
-    resumed = []
-    with transaction.atomic():
-        stalled = (
-            BenchmarkRun.objects.select_for_update()
-            .select_related("model")
-            .filter(status=JobStatus.RUNNING, published=False, heartbeat_at__lt=cutoff)
-            .order_by("pk")
-        )
-        for run in stalled:
-            run.status, run.heartbeat_at = JobStatus.QUEUED, timezone.now()
-            run.save(update_fields=["status", "heartbeat_at"])
-            do_queue_benchmark_run(run)
-            resumed.append(run.pk)
-    return resumed
+    """Queue again every running benchmark run whose worker died; it scores only the items not stored yet."""
+    from inference_workers.actions import requeue_stalled
+
+    return requeue_stalled(BenchmarkRun.objects.filter(published=False), stale_after_s, do_queue_benchmark_run)
