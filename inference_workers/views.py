@@ -16,7 +16,7 @@ from inference_workers.actions import (
 )
 from inference_workers.forms import StartJobsForm
 from inference_workers.models import GenerationJob, LanguageModel
-from ratings.roles import researcher_required
+from webapp.roles import researcher_required
 
 
 @researcher_required

@@ -16,22 +16,22 @@ from django.db.models import Count
 
 from inference_workers.models import BenchmarkRun, LanguageModel
 from inference_workers.style_features import style_features
-from inference_workers.substance.gap import style_substance_gap
-from inference_workers.substance.scoring import wilson_interval
 from ratings.battles import STYLE_COLUMNS
 from ratings.factcheck import fact_check_results, is_fact_check
 from ratings.models import AnalysisSnapshot, Study, Vote, VoteSource, Winner
-from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
-from ratings.stats.bradley_terry import bradley_terry, ranks_from_intervals
-from ratings.stats.position import left_share
-from ratings.stats.reliability import dawid_skene
-from ratings.stats.style_control import (
+from stats.agreement import krippendorff_alpha_nominal, value_counts
+from stats.bradley_terry import bradley_terry, ranks_from_intervals
+from stats.gap import style_substance_gap
+from stats.intervals import wilson_interval
+from stats.position import left_share
+from stats.reliability import dawid_skene
+from stats.style_control import (
     STYLE_FEATURES,
     bootstrap_style_controlled,
     fit_style_controlled,
     normalized_style_differences,
 )
-from ratings.stats.win_rates import (
+from stats.win_rates import (
     battle_counts,
     predicted_win_matrix,
     win_fraction_matrix,
@@ -359,7 +359,7 @@ def payload_substance(payload: dict) -> dict[str, dict]:
 
 
 def gap_against_reference(row: dict, reference_score: dict | None) -> dict | None:
-    """Preference beside relative accuracy and their difference (inference_workers.substance.gap)."""
+    """Preference beside relative accuracy and their difference (stats.gap)."""
     score = row["substance"]
     if not score or not reference_score or row["win_rate"] is None:
         return None

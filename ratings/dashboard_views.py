@@ -14,8 +14,8 @@ from ratings.analysis import latest_snapshot, leaderboard_json, payload_substanc
 from ratings.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
 from ratings.factcheck import is_fact_check, payload_human_accuracy
 from ratings.models import Study, Vote
-from ratings.roles import researcher_required
 from ratings.tasks import compute_analysis_snapshots
+from webapp.roles import researcher_required
 
 PAGES = (
     ("overview", "Leaderboard"),

@@ -339,7 +339,7 @@ def ensure_demo_accounts(credentials_file: Path) -> dict[str, str | None]:
     """
     from django.contrib.auth import get_user_model
 
-    from ratings.roles import ensure_researcher_group
+    from webapp.roles import ensure_researcher_group
 
     saved = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
     user_model = get_user_model()

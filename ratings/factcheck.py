@@ -21,10 +21,11 @@ import numpy as np
 from django.core.exceptions import ValidationError
 
 from inference_workers.models import LanguageModel, PromptSet, Response
-from inference_workers.substance.scoring import contains_match, wilson_interval
+from inference_workers.substance.scoring import contains_match
 from ratings.models import Study, StudyMode, StudyStatus, Verdict, Vote
-from ratings.stats.accuracy import human_accuracy, human_automatic_agreement, response_scores
-from ratings.stats.agreement import krippendorff_alpha_ordinal
+from stats.accuracy import human_accuracy, human_automatic_agreement, response_scores
+from stats.agreement import krippendorff_alpha_ordinal
+from stats.intervals import wilson_interval
 
 VERDICT_SCORE = {Verdict.CORRECT: 1.0, Verdict.PARTLY: 0.5, Verdict.WRONG: 0.0}
 # Rank order for ordinal agreement: wrong < partly < correct.

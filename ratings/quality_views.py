@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from ratings import actions
 from ratings.models import Rater, Study
 from ratings.quality import exclusion_reason, study_quality
-from ratings.roles import researcher_required
+from webapp.roles import researcher_required
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 560, 260, 40
 

@@ -1,4 +1,4 @@
-from ratings.roles import ensure_researcher_group
+from webapp.roles import ensure_researcher_group
 
 
 def create_roles(sender, **kwargs):

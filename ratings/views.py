@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from inference_workers.models import Response
 from inference_workers.tasks import compute_style_features
 from ratings.models import Study, Vote
-from ratings.roles import researcher_required
+from webapp.roles import researcher_required
 
 
 @researcher_required

@@ -133,7 +133,7 @@ def worker(django_db_setup, django_db_blocker, broker):
 def researcher(db):
     from django.contrib.auth import get_user_model
 
-    from ratings.roles import ensure_researcher_group
+    from webapp.roles import ensure_researcher_group
 
     user = get_user_model().objects.create_user("rita", password="a-long-test-password", is_staff=True)
     user.groups.add(ensure_researcher_group())

@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["ratings.api_permissions.IsResearcher"],
+    "DEFAULT_PERMISSION_CLASSES": ["webapp.roles.IsResearcher"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -208,7 +208,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Studies, leaderboards and analysis snapshots, for researchers (token auth).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["ratings.api_permissions.IsResearcher"],
+    "SERVE_PERMISSIONS": ["webapp.roles.IsResearcher"],
 }
 
 # --- Auth -----------------------------------------------------------------------

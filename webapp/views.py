@@ -7,8 +7,8 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from ratings.roles import is_researcher
 from webapp.celery import app as celery_app
+from webapp.roles import is_researcher
 
 logger = logging.getLogger(__name__)
 

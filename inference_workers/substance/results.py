@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus
 from inference_workers.substance import datasets, runner, scoring
+from stats.intervals import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def exact_match_accuracy(run: BenchmarkRun) -> float | None:
 def summarize(run: BenchmarkRun, *, with_exact: bool = False) -> RunSummary:
     ci = None
     if run.accuracy is not None and run.n_items:
-        ci = scoring.wilson_interval(run.n_correct, run.n_items)
+        ci = wilson_interval(run.n_correct, run.n_items)
     return RunSummary(
         run=run,
         accuracy=run.accuracy,
@@ -71,7 +72,7 @@ def progress_dict(run: BenchmarkRun) -> dict:
         "total": total,
         "correct": run.n_correct,
         "accuracy": run.accuracy,
-        "ci": list(scoring.wilson_interval(run.n_correct, run.n_items)) if run.accuracy is not None else None,
+        "ci": list(wilson_interval(run.n_correct, run.n_items)) if run.accuracy is not None else None,
         "finished": finished,
         "error": run.error,
     }

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from inference_workers.models import BenchmarkRun, LanguageModel
 from inference_workers.substance import actions, results
 from inference_workers.substance.forms import PublishedResultForm, StartBenchmarkForm
-from ratings.roles import researcher_required
+from webapp.roles import researcher_required
 
 WRONG_PER_PAGE = 100
 

@@ -9,8 +9,8 @@ import pytest
 from ratings.analysis import study_votes
 from ratings.battles import battles_to_arrays, read_battles
 from ratings.models import Vote
-from ratings.stats.win_rates import majority_battles, win_rates
 from ratings.vicuna80_votes import load_vicuna80_votes
+from stats.win_rates import majority_battles, win_rates
 
 VOTES_FILE = Path(__file__).resolve().parents[2] / "data" / "vicuna80" / "votes.jsonl"
 # PRD repository, peer_rank/peer_ranking.ipynb, saved output of compute_winrates(human_reviews).

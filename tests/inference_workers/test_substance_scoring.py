@@ -9,7 +9,7 @@ from inference_workers.substance.datasets import (
     truthfulqa_mc1,
     truthfulqa_open,
 )
-from inference_workers.substance.scoring import contains_match, exact_match, normalize, wilson_interval
+from inference_workers.substance.scoring import contains_match, exact_match, normalize
 
 
 @pytest.mark.parametrize(
@@ -41,22 +41,6 @@ def test_contains_match_finds_the_answer_inside_a_sentence():
     assert contains_match("In 1969, on July 20.", ["July 20, 1969", "1969"])
     # An empty gold answer (after normalisation) never matches.
     assert not contains_match("the", ["The"])
-
-
-def test_wilson_interval_solves_the_score_equation():
-    from scipy.optimize import brentq
-
-    z, n, p_hat = 1.959963984540054, 100, 0.31
-    lo, hi = wilson_interval(31, n)
-
-    # Its ends are the p where |p_hat - p| = z * sqrt(p (1 - p) / n).
-    def gap(p):
-        return (p_hat - p) ** 2 - z * z * p * (1 - p) / n
-
-    assert lo == pytest.approx(brentq(gap, 1e-9, p_hat))
-    assert hi == pytest.approx(brentq(gap, p_hat, 1 - 1e-9))
-    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
-    assert wilson_interval(10, 10)[1] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_benchmark_files_hold_the_published_counts():

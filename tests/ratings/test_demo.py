@@ -17,7 +17,7 @@ from ratings.demo import (
     setup_substance,
 )
 from ratings.models import Comparison, StudyMode
-from ratings.roles import is_researcher
+from webapp.roles import is_researcher
 
 pytestmark = pytest.mark.django_db
 

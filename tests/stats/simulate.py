@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.stats.bradley_terry import ELO_SCALE
+from stats.bradley_terry import ELO_SCALE
 
 
 @dataclass

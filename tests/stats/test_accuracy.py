@@ -2,8 +2,8 @@ import krippendorff
 import numpy as np
 import pytest
 
-from ratings.stats.accuracy import human_accuracy, human_automatic_agreement, response_scores
-from ratings.stats.agreement import krippendorff_alpha_ordinal
+from stats.accuracy import human_accuracy, human_automatic_agreement, response_scores
+from stats.agreement import krippendorff_alpha_ordinal
 
 
 def test_ordinal_alpha_equals_the_krippendorff_package_on_the_same_verdicts():

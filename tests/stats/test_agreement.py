@@ -2,7 +2,7 @@ import krippendorff
 import numpy as np
 import pytest
 
-from ratings.stats.agreement import krippendorff_alpha_nominal, value_counts
+from stats.agreement import krippendorff_alpha_nominal, value_counts
 
 
 def test_alpha_equals_the_krippendorff_package_on_the_same_votes():

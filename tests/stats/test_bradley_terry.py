@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ratings.stats.bradley_terry import bootstrap_ratings, bradley_terry, ranks_from_intervals
+from stats.bradley_terry import bootstrap_ratings, bradley_terry, ranks_from_intervals
 from tests.stats.simulate import simulate_votes
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from ratings.stats.reliability import dawid_skene
+from stats.reliability import dawid_skene
 
 
 def test_dawid_skene_tells_careful_raters_from_random_clickers():

@@ -1,7 +1,7 @@
 import numpy as np
 
-from ratings.stats.bradley_terry import bradley_terry
-from ratings.stats.style_control import (
+from stats.bradley_terry import bradley_terry
+from stats.style_control import (
     bootstrap_style_controlled,
     fit_style_controlled,
     normalized_style_differences,

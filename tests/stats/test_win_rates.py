@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ratings.stats.bradley_terry import bradley_terry
-from ratings.stats.position import left_share
-from ratings.stats.win_rates import (
+from stats.bradley_terry import bradley_terry
+from stats.position import left_share
+from stats.win_rates import (
     majority_battles,
     predicted_win_matrix,
     win_fraction_matrix,

@@ -17,6 +17,7 @@ from inference_workers.substance import datasets, scoring
 from inference_workers.substance.actions import do_enter_published_result, do_start_benchmark_run
 from ratings.analysis import do_compute_snapshots, latest_snapshot
 from ratings.models import Study
+from stats.intervals import wilson_interval
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +56,7 @@ def test_smollm2_scores_a_seeded_200_question_subset_on_the_gpu_queue(worker, sm
 
     progress_json = json.loads(researcher_client.get(reverse("substance:run-progress", args=[run.pk])).content)
     assert progress_json["done"] == progress_json["total"] == 200 and progress_json["finished"]
-    low, high = scoring.wilson_interval(run.n_correct, 200)
+    low, high = wilson_interval(run.n_correct, 200)
     assert progress_json["ci"] == pytest.approx([low, high])
 
     page = researcher_client.get(reverse("substance:run-detail", args=[run.pk])).content.decode()

@@ -7,10 +7,10 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel
-from inference_workers.substance.gap import style_substance_gap
-from inference_workers.substance.scoring import wilson_interval
 from ratings.analysis import do_compute_snapshots, latest_snapshot
 from ratings.models import Study
+from stats.gap import style_substance_gap
+from stats.intervals import wilson_interval
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from inference_workers.actions import SMOLLM2_NAME, register_packaged_smollm2
 from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
 from inference_workers.substance import actions, datasets, runner
-from inference_workers.substance.scoring import wilson_interval
+from stats.intervals import wilson_interval
 
 
 class Command(BaseCommand):

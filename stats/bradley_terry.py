@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stats.intervals import Z95
+
 ELO_SCALE = 400.0 / np.log(10.0)
 ELO_BASE = 1000.0
-Z95 = 1.959963984540054
 # A tiny ridge keeps the MLE finite when a model wins (or loses) every battle.
 RIDGE = 1e-6
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.stats.bradley_terry import RIDGE, Z95, elo_transform, to_elo
+from stats.bradley_terry import RIDGE, Z95, elo_transform, to_elo
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 

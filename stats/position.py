@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.stats.win_rates import wilson_interval
+from stats.intervals import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -26,5 +26,5 @@ def left_share(left_won: np.ndarray) -> LeftShare:
     if n == 0:
         return LeftShare(0, float("nan"), float("nan"), float("nan"))
     share = float(won.mean())
-    lo, hi = wilson_interval(share, n)
+    lo, hi = wilson_interval(float(won.sum()), n)
     return LeftShare(n, share, lo, hi)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.stats.bradley_terry import Z95
+from stats.intervals import wilson_interval
 
 
 def win_rates(model_a: np.ndarray, model_b: np.ndarray, outcome: np.ndarray, n_models: int) -> np.ndarray:
@@ -59,16 +59,6 @@ class ReferenceWinRate:
     equal_or_better: float
 
 
-def wilson_interval(share: float, n: int) -> tuple[float, float]:
-    """Wilson score 95% interval: (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    z2 = Z95 * Z95
-    centre = share + z2 / (2 * n)
-    half = Z95 * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
-    return float((centre - half) / (1 + z2 / n)), float((centre + half) / (1 + z2 / n))
-
-
 def win_rate_against(
     model_a: np.ndarray, model_b: np.ndarray, outcome: np.ndarray, model: int, reference: int
 ) -> ReferenceWinRate:
@@ -83,7 +73,7 @@ def win_rate_against(
     if n == 0:
         return ReferenceWinRate(0, float("nan"), float("nan"), float("nan"), float("nan"))
     share = float(score.mean())
-    lo, hi = wilson_interval(share, n)
+    lo, hi = wilson_interval(share * n, n)
     return ReferenceWinRate(n, share, lo, hi, float((score >= 0.5).mean()))
 
 

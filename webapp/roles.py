@@ -8,6 +8,7 @@ from functools import wraps
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
 
 RESEARCHERS = "Researchers"
 
@@ -62,3 +63,10 @@ def researcher_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+class IsResearcher(BasePermission):
+    """The research API's permission (DRF's default class): researchers only."""
+
+    def has_permission(self, request, view) -> bool:
+        return is_researcher(request.user)
