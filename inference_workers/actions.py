@@ -2,11 +2,11 @@
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from inference_workers.claims import requeue_stalled
 from inference_workers.models import (
     DecodingConfig,
     GenerationJob,
@@ -250,26 +250,6 @@ def do_retry_generation_job(job: GenerationJob) -> GenerationJob:
         job.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
         do_queue_generation_job(job)
     return job
-
-
-def requeue_stalled(rows, stale_after_s: float, queue) -> list[int]:
-    """Mark every running row of ``rows`` (jobs or benchmark runs) whose heartbeat is older than
-    ``stale_after_s`` (its worker died) queued, and ``queue(row)`` it again. Returns their ids."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
-    resumed = []
-    with transaction.atomic():
-        stalled = (
-            rows.select_for_update()
-            .select_related("model")
-            .filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
-            .order_by("pk")
-        )
-        for row in stalled:
-            row.status, row.heartbeat_at = JobStatus.QUEUED, timezone.now()
-            row.save(update_fields=["status", "heartbeat_at"])
-            queue(row)
-            resumed.append(row.pk)
-    return resumed
 
 
 def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from inference_workers.claims import claim
 from inference_workers.models import GenerationJob, JobStatus, LanguageModel, Prompt, Response
 from inference_workers.style_features import style_features
 
@@ -48,24 +48,12 @@ class Answer:
 
 def claim_job(job_id: int, task_id: str | None) -> GenerationJob | None:
     """Mark the job running for this task; None when it is finished, cancelled or owned by another task."""
-    with transaction.atomic():
-        job = GenerationJob.objects.select_for_update().select_related("model", "decoding_config").get(pk=job_id)
-        if job.is_finished:
-            return None
-        # A delivery of an older task (redelivered by the broker after a requeue) steps aside.
-        if task_id and job.celery_task_id and job.celery_task_id != task_id:
-            return None
-        now = timezone.now()
-        if job.cancel_requested:
-            job.status, job.finished_at = JobStatus.CANCELLED, now
-            job.save(update_fields=["status", "finished_at"])
-            return None
-        job.status = JobStatus.RUNNING
-        job.started_at = job.started_at or now
-        job.heartbeat_at = now
-        job.error = ""
+    rows = GenerationJob.objects.select_related("model", "decoding_config")
+    job = claim(rows, job_id, task_id, closed={JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+    if job is not None:
+        job.started_at = job.started_at or job.heartbeat_at
         job.total = job.prompt_set.prompts.count()
-        job.save(update_fields=["status", "started_at", "heartbeat_at", "error", "total"])
+        job.save(update_fields=["started_at", "total"])
     return job
 
 

@@ -297,6 +297,7 @@ class BenchmarkRun(models.Model):
     n_correct = models.PositiveIntegerField(default=0)
     accuracy = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Written when the run starts and after each stored batch; a running run whose heartbeat stops
     # lost its worker, and the beat task queues it again (it resumes with the items not stored yet).

@@ -1,9 +1,16 @@
 """State changes for substance benchmarks. Views, tasks and the run_benchmark command call these."""
 
+import uuid
+
+from celery import current_app
 from django.db import transaction
 
+from inference_workers.claims import requeue_stalled
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelKind, ModelStatus
 from inference_workers.substance.runner import prompting_text
+
+# Sent by name: substance/tasks.py wires it to runner.run_benchmark and imports nothing from here.
+RUN_BENCHMARK_TASK = "inference_workers.substance.tasks.run_benchmark"
 
 
 class BenchmarkRequestRefused(Exception):
@@ -34,11 +41,13 @@ def do_create_benchmark_run(
 
 
 def do_queue_benchmark_run(run: BenchmarkRun) -> None:
-    """Send the run to its model's queue (``gpu`` for local models, ``api`` for API models) after commit."""
-    from inference_workers.substance import tasks
-
+    """Send the run to its model's queue (``gpu`` for local models, ``api`` for API models) after commit,
+    under a fresh task id; older deliveries then step aside."""
+    task_id = str(uuid.uuid4())
+    BenchmarkRun.objects.filter(pk=run.pk).update(celery_task_id=task_id)
+    run.celery_task_id = task_id
     queue = run.model.queue
-    transaction.on_commit(lambda: tasks.run_benchmark.apply_async((run.pk,), queue=queue))
+    transaction.on_commit(lambda: current_app.send_task(RUN_BENCHMARK_TASK, (run.pk,), task_id=task_id, queue=queue))
 
 
 def do_start_benchmark_run(
@@ -81,6 +90,4 @@ def do_enter_published_result(
 
 def do_resume_stalled_benchmark_runs(stale_after_s: float) -> list[int]:
     """Queue again every running benchmark run whose worker died; it scores only the items not stored yet."""
-    from inference_workers.actions import requeue_stalled
-
     return requeue_stalled(BenchmarkRun.objects.filter(published=False), stale_after_s, do_queue_benchmark_run)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from inference_workers.claims import claim
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus, ModelKind
 from inference_workers.substance import datasets, prompts, scoring
 
@@ -94,14 +95,11 @@ def truthful_by_similarity(prediction: str, true_answers: Sequence[str], false_a
 # --- Claiming, storing, finishing ---------------------------------------------------------------
 
 
-def claim_run(run_id: int) -> BenchmarkRun | None:
-    """Mark the run running; None when it is published, already succeeded or was cancelled."""
-    run = BenchmarkRun.objects.select_related("model").get(pk=run_id)
-    if run.published or run.status in {JobStatus.SUCCEEDED, JobStatus.CANCELLED}:
-        return None
-    BenchmarkRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, error="", heartbeat_at=timezone.now())
-    run.status = JobStatus.RUNNING
-    return run
+def claim_run(run_id: int, task_id: str | None = None) -> BenchmarkRun | None:
+    """Mark the run running for this task; None when it is published, already succeeded, was cancelled
+    or is owned by another task. A failed run may be claimed: it scores only the items not stored yet."""
+    rows = BenchmarkRun.objects.filter(published=False).select_related("model")
+    return claim(rows, run_id, task_id, closed={JobStatus.SUCCEEDED, JobStatus.CANCELLED})
 
 
 def stored_counts(run: BenchmarkRun) -> tuple[int, int]:
@@ -256,9 +254,9 @@ RUNNERS = {
 }
 
 
-def run_benchmark(run_id: int, progress: Progress | None = None) -> str:
+def run_benchmark(run_id: int, progress: Progress | None = None, task_id: str | None = None) -> str:
     """Claim the run, score its pending items, and record how it ended. Returns the final status."""
-    run = claim_run(run_id)
+    run = claim_run(run_id, task_id)
     if run is None:
         return "skipped"
     items = benchmark_items(run.benchmark, run.subset_size, run.subset_seed)

@@ -8,6 +8,6 @@ from celery import shared_task
 from inference_workers.substance import runner
 
 
-@shared_task(name="inference_workers.substance.tasks.run_benchmark")
-def run_benchmark(run_id: int) -> str:
-    return runner.run_benchmark(run_id)
+@shared_task(bind=True, name="inference_workers.substance.tasks.run_benchmark")
+def run_benchmark(self, run_id: int) -> str:
+    return runner.run_benchmark(run_id, task_id=self.request.id)

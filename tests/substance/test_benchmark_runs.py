@@ -154,3 +154,21 @@ def test_a_run_whose_worker_died_is_queued_again_and_scores_only_the_rest(
     assert runner.run_benchmark(run.pk) == JobStatus.SUCCEEDED
     run.refresh_from_db()
     assert run.n_items == 4 and dict(run.items.filter(item_id__in=kept).values_list("item_id", "pk")) == kept
+
+
+def test_a_stale_delivery_of_a_run_steps_aside_and_the_current_one_scores_it(
+    tiny_llama, django_capture_on_commit_callbacks
+):
+    from inference_workers.substance import tasks
+    from inference_workers.substance.actions import do_start_benchmark_run
+
+    with django_capture_on_commit_callbacks(execute=False):
+        run = do_start_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=2, subset_seed=0)
+    # The broker redelivers the message of an older task for this run: a newer task owns it now.
+    assert tasks.run_benchmark.apply((run.pk,), task_id="an-older-task-id").get() == "skipped"
+    run.refresh_from_db()
+    assert run.status == JobStatus.QUEUED and not run.items.exists()
+
+    assert tasks.run_benchmark.apply((run.pk,), task_id=run.celery_task_id).get() == JobStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.n_items == 2
