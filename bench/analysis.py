@@ -26,7 +26,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from ratings.analysis import ModelInfo, VoteTable, leaderboard, win_matrix  # noqa: E402
+from ratings.analysis.payload import leaderboard, win_matrix  # noqa: E402
+from ratings.analysis.votes import ModelInfo, VoteTable  # noqa: E402
 from stats.style_control import bootstrap_style_controlled, normalized_style_differences  # noqa: E402
 from tests.stats.simulate import simulate_votes  # noqa: E402
 

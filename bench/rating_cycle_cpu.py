@@ -38,7 +38,7 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from ratings.actions import do_create_comparisons
+    from ratings.actions.studies import do_create_comparisons
     from ratings.models import Rater
 
     study, _ = rating_load.seed_study(6000, 2, votes_per_comparison=3, comparisons_per_rater=30_000)

@@ -10,7 +10,7 @@ runs one ``SELECT ... FOR UPDATE`` + ``UPDATE`` transaction on a random row. Rep
 requests/s, and p50 / p99 latency of cycles and of requests, and cycles/s over the yardstick's
 requests/s.
 
-Part 2, the next-comparison query (``ratings.assignment.next_open_comparison``, which runs
+Part 2, the next-comparison query (``ratings.engine.assignment.next_open_comparison``, which runs
 ``SELECT ... FOR UPDATE SKIP LOCKED``) timed inside a transaction that is rolled back, for raters
 who have already seen 30 comparisons, at 1,000 open comparisons (the whole table), then again
 after adding a study of 1,000,000 open comparisons, half of them already claimed once.
@@ -310,7 +310,7 @@ def time_next_query(study, n_raters: int = 50, repeats: int = 40) -> dict:
     from django.db import transaction
     from django.utils import timezone
 
-    from ratings.assignment import next_open_comparison
+    from ratings.engine.assignment import next_open_comparison
     from ratings.models import Assignment, Rater
 
     now = timezone.now()
@@ -354,7 +354,7 @@ def explain(study) -> str:
     """EXPLAIN ANALYZE of the statement next_open_comparison runs (captured as it runs, then rolled back)."""
     from django.db import connection, transaction
 
-    from ratings.assignment import next_open_comparison
+    from ratings.engine.assignment import next_open_comparison
     from ratings.models import Rater
 
     rater = Rater.objects.filter(study=study).first()
@@ -390,7 +390,7 @@ def main() -> None:
 
     log("==> part 2a: the next-comparison query at 1,000 open comparisons (the whole table)")
     small, _ = seed_study(500, 3, votes_per_comparison=3)  # 500 prompts x 3 pairs = 1,500 ...
-    from ratings.actions import do_create_comparisons
+    from ratings.actions.studies import do_create_comparisons
 
     do_create_comparisons(small)
     small.comparisons.filter(pk__in=list(small.comparisons.values_list("pk", flat=True)[1000:])).delete()

@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 
-from ratings.actions import do_create_attention_checks, do_invite_raters
+from ratings.actions.raters import do_invite_raters
+from ratings.actions.studies import do_create_attention_checks
 from ratings.models import Assignment, Comparison, Rater, Study, Vote
 
 INVITES_PER_ACTION = 10

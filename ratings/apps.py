@@ -7,6 +7,8 @@ class RatingsConfig(AppConfig):
     verbose_name = "Studies and ratings"
 
     def ready(self):
+        from ratings import modes
         from ratings.signals import create_roles
 
+        self.mode_for = modes.mode_for
         post_migrate.connect(create_roles, sender=self)

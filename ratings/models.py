@@ -6,7 +6,9 @@ rater's browser receives names rows by their opaque ``token`` only.
 
 import secrets
 
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -37,6 +39,8 @@ class PairingDesign(models.TextChoices):
 
 
 class Recruitment(models.TextChoices):
+    """How raters reach a study, and so where a rater came from (``ratings/platforms/``, one module each)."""
+
     OPEN_LINK = "open_link", "Open link"
     INVITE = "invite", "Invite tokens"
     PROLIFIC = "prolific", "Prolific"
@@ -82,7 +86,7 @@ class Study(models.Model):
     qualification_items = models.PositiveSmallIntegerField(default=0)
     lease_seconds = models.PositiveIntegerField(default=600)
     min_seconds_on_page = models.PositiveIntegerField(default=0)
-    # Quality rules (ratings/quality.py): a rater is excluded when either one fires; 0 turns a rule off.
+    # Quality rules (ratings/analysis/quality.py): a rater is excluded when either one fires; 0 turns a rule off.
     exclude_after_failed_checks = models.PositiveSmallIntegerField(
         default=2, help_text="Exclude a rater after this many failed attention checks (0: never)."
     )
@@ -113,9 +117,21 @@ class Study(models.Model):
         return self.title
 
     def clean(self):
-        from ratings.factcheck import validate_fact_check_study
+        # A study that has votes keeps its mode: preference votes and verdicts never mix.
+        if self.pk:
+            stored = Study.objects.filter(pk=self.pk).values_list("mode", flat=True).first()
+            if stored and stored != self.mode and Vote.objects.filter(comparison__study=self).exists():
+                raise ValidationError({"mode": "This study has votes already: its mode can no longer change."})
+        problem = self.opening_problem()
+        if problem:
+            raise ValidationError({"status": problem})
 
-        validate_fact_check_study(self)
+    def opening_problem(self) -> str:
+        """Why this open study cannot be open, as its mode's rules say (``ratings/modes/``); "" when it can."""
+        if self.status != StudyStatus.OPEN or not self.prompt_set_id:
+            return ""
+        # The modes sit above the models (they read them), so they are found through the app registry.
+        return apps.get_app_config("ratings").mode_for(self).opening_problem(self)
 
 
 class Comparison(models.Model):
@@ -148,7 +164,7 @@ class Comparison(models.Model):
             models.CheckConstraint(name="gold_has_answer", condition=Q(is_gold=False) | Q(gold_answer__in=["a", "b"])),
         ]
         indexes = [
-            # The next-comparison queue (ratings/assignment.py) walks this index in order.
+            # The next-comparison queue (ratings/engine/assignment.py) walks this index in order.
             models.Index(fields=["study", "is_gold", "claim_count", "shuffle_key"], name="comparison_queue"),
         ]
 
@@ -156,19 +172,12 @@ class Comparison(models.Model):
         return f"Comparison {self.pk} ({self.study.slug})"
 
 
-class RaterPlatform(models.TextChoices):
-    ANONYMOUS = "anonymous", "Open link"
-    INVITE = "invite", "Invite"
-    PROLIFIC = "prolific", "Prolific"
-    MTURK = "mturk", "MTurk"
-
-
 class Rater(models.Model):
     """A study participant. No Django account: identified by a session and an external id."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    platform = models.CharField(max_length=20, choices=RaterPlatform.choices, default=RaterPlatform.ANONYMOUS)
+    platform = models.CharField(max_length=20, choices=Recruitment.choices, default=Recruitment.OPEN_LINK)
     external_id = models.CharField(max_length=200, blank=True, help_text="PROLIFIC_PID or MTurk workerId.")
     platform_study_id = models.CharField(max_length=200, blank=True)
     platform_session_id = models.CharField(max_length=200, blank=True)
@@ -251,6 +260,15 @@ class Verdict(models.TextChoices):
     WRONG = "wrong", "Wrong"
 
 
+def passed_attention_check(winner: str, verdict_a: str, verdict_b: str, gold_answer: str) -> bool:
+    """A preference vote passes when the gold answer won; a fact-check vote (verdicts, no winner) when the
+    off-topic answer was judged wrong. What it says of the good answer does not count: it may well be wrong."""
+    if winner:
+        return winner == gold_answer
+    off_topic = verdict_b if gold_answer == "a" else verdict_a
+    return off_topic == Verdict.WRONG
+
+
 class VoteSource(models.TextChoices):
     LIVE = "live", "Rated here"
     IMPORTED = "imported", "Imported"
@@ -326,7 +344,7 @@ class AnalysisSnapshot(models.Model):
 
 
 class RenderedText(models.Model):
-    """Sanitised HTML of one model text, kept so that it is rendered once (see ratings/rendering.py).
+    """Sanitised HTML of one model text, kept so that it is rendered once (see ratings/engine/rendering.py).
 
     Keyed by a digest of the renderer's version and the text: a new renderer never reads old rows.
     """

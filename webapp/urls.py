@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from ratings.web.research.urls import dashboard_pages, quality_pages, study_pages
 from webapp import views
 
 admin.site.site_header = "stylegap administration"
@@ -11,12 +12,12 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Raters: opaque tokens only, no staff navigation.
-    path("r/", include("ratings.rater_urls")),
+    path("r/", include("ratings.web.rater.urls")),
     # Researchers.
-    path("studies/", include("ratings.urls")),
-    path("studies/", include("ratings.quality_urls")),
-    path("studies/", include("ratings.dashboard_urls")),
-    path("api/", include("ratings.api_urls")),
+    path("studies/", include(study_pages)),
+    path("studies/", include(quality_pages)),
+    path("studies/", include(dashboard_pages)),
+    path("api/", include("ratings.web.api.urls")),
     # Models, generation jobs, benchmarks.
     path("models/", include("inference_workers.urls")),
     path("substance/", include("inference_workers.substance.urls")),

@@ -3,9 +3,9 @@
 import pytest
 
 from inference_workers.models import LanguageModel, PromptSet, Response
-from ratings.demo import PROMPT_SET_NAME
+from ratings.demo.studies import PROMPT_SET_NAME
+from ratings.demo.vicuna80_votes import CATALOGUE, load_vicuna80_votes
 from ratings.models import Study
-from ratings.vicuna80_votes import CATALOGUE, load_vicuna80_votes
 
 
 def remove_vicuna80_votes() -> None:

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from ratings.actions import do_create_attention_checks, do_create_comparisons
-from ratings.analysis import study_votes
-from ratings.battles import export_battles
+from ratings.actions.studies import do_create_attention_checks, do_create_comparisons
+from ratings.analysis.battles import export_battles
+from ratings.analysis.votes import study_votes
 from ratings.models import Vote, VoteSource
 from tests import factories
 

@@ -1,6 +1,6 @@
 """Charts are SVG built on the server; names in them are escaped, numbers land where they should."""
 
-from ratings.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
+from ratings.web.research.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
 
 HOSTILE = '<script>alert("x")</script>'
 

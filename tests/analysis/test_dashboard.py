@@ -10,7 +10,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
-from ratings.analysis import do_compute_snapshots, latest_snapshot
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Vote, VoteSource
 from tests import factories
 from tests.analysis.snapshots import wait_for_snapshots

@@ -17,10 +17,13 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus
-from ratings.analysis import do_compute_snapshots, latest_snapshot, leaderboard_json, study_votes
-from ratings.battles import export_battles
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.analysis.battles import export_battles
+from ratings.analysis.payload import leaderboard_json
+from ratings.analysis.quality import study_quality
+from ratings.analysis.snapshots import latest_snapshot
+from ratings.analysis.votes import study_votes
 from ratings.models import Vote, VoteSource
-from ratings.quality import study_quality
 from tests import factories
 from tests.analysis.snapshots import wait_for_snapshots
 from tests.ratings.rating_setup import fact_check_study, rating_study

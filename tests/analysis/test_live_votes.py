@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from ratings.actions import do_create_comparisons
-from ratings.analysis import do_compute_snapshots, rater_quality, study_votes, trusted_subset
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.actions.studies import do_create_comparisons
+from ratings.analysis.payload import rater_reliability, trusted_subset
+from ratings.analysis.votes import study_votes
 from ratings.models import Vote, VoteSource
 from tests import factories
 
@@ -61,7 +63,7 @@ def test_excluded_raters_votes_are_kept_but_left_out_of_analysis(rated_study):
 def test_dawid_skene_marks_the_left_clicker_untrusted_and_trusted_analysis_drops_it(rated_study):
     study, raters = rated_study
     table = study_votes(study)
-    quality = {row["rater"]: row for row in rater_quality(table)["raters"]}
+    quality = {row["rater"]: row for row in rater_reliability(table)["raters"]}
     clicker = quality[raters["left-clicker-0"].pk]
     assert clicker["left_share"] == 1.0 and not clicker["trusted"]
     assert all(quality[raters[f"careful-{i}"].pk]["trusted"] for i in range(4))
@@ -83,7 +85,7 @@ def test_snapshots_hold_all_and_trusted_analyses_with_agreement_per_question(rat
 
 
 def test_the_periodic_refresh_recomputes_only_studies_whose_votes_changed(rated_study):
-    from ratings.analysis import latest_snapshot, studies_needing_snapshots
+    from ratings.analysis.snapshots import latest_snapshot, studies_needing_snapshots
     from ratings.tasks import refresh_analysis_snapshots
 
     study, raters = rated_study
@@ -111,7 +113,7 @@ def test_the_periodic_refresh_recomputes_only_studies_whose_votes_changed(rated_
 
 
 def test_only_the_newest_snapshots_are_kept(rated_study):
-    from ratings.analysis import SNAPSHOTS_KEPT
+    from ratings.analysis.snapshots import SNAPSHOTS_KEPT
     from ratings.models import AnalysisSnapshot
 
     study, _ = rated_study

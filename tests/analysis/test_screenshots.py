@@ -5,8 +5,8 @@ from contextlib import contextmanager
 import pytest
 from django.urls import reverse
 
-from ratings.analysis import do_compute_snapshots
-from ratings.vicuna80_votes import load_vicuna80_votes
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.demo.vicuna80_votes import load_vicuna80_votes
 from tests.chromium import CHROMIUM, SCREENSHOTS, launch
 
 PAGES = ("overview", "substance", "matrix", "activity", "raters")

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ratings.analysis import study_votes
-from ratings.battles import battles_to_arrays, read_battles
+from ratings.analysis.battles import battles_to_arrays, read_battles
+from ratings.analysis.votes import study_votes
+from ratings.demo.vicuna80_votes import load_vicuna80_votes
 from ratings.models import Vote
-from ratings.vicuna80_votes import load_vicuna80_votes
 from stats.win_rates import majority_battles, win_rates
 
 VOTES_FILE = Path(__file__).resolve().parents[2] / "data" / "vicuna80" / "votes.jsonl"

@@ -1,7 +1,7 @@
 """A study ready for rating, with model names that a blindness check can look for."""
 
 from inference_workers.models import LanguageModel, ModelKind, ModelRole
-from ratings.actions import do_create_attention_checks, do_create_comparisons
+from ratings.actions.studies import do_create_attention_checks, do_create_comparisons
 from ratings.models import PairingDesign, Study, StudyMode
 from tests import factories
 

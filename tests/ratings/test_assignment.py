@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ratings.actions import VoteOutcome, do_record_vote, do_release_expired_leases
-from ratings.assignment import gold_is_due, lease_next_comparison
+from ratings.actions.votes import VoteOutcome, do_record_vote, do_release_expired_leases
+from ratings.engine.assignment import gold_is_due, lease_next_comparison
 from ratings.models import AssignmentStatus, Comparison, Vote
 from tests import factories
 from tests.ratings.rating_setup import rating_study

@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 
 from inference_workers.models import LanguageModel
-from ratings.actions import do_invite_raters
+from ratings.actions.raters import do_invite_raters
+from ratings.engine.rendering import render_model_text
 from ratings.models import Recruitment, Vote
-from ratings.rendering import render_model_text
 from tests.ratings.rating_setup import fact_check_study, rating_study, secret_strings
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,9 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from ratings.actions import VoteOutcome, do_pause, do_record_vote
-from ratings.assignment import lease_next_comparison
+from ratings.actions.raters import do_pause
+from ratings.actions.votes import VoteOutcome, do_record_vote
+from ratings.engine.assignment import lease_next_comparison
 from ratings.models import Comparison, Rater, Vote
 from tests import factories
 from tests.ratings.rating_setup import rating_study

@@ -5,7 +5,7 @@ import pytest
 from inference_workers.models import BenchmarkRun, GenerationJob, LanguageModel, Prompt, Response
 from inference_workers.substance.datasets import efficientqa_test_rated
 from inference_workers.substance.scoring import contains_match
-from ratings.demo import (
+from ratings.demo.studies import (
     EFFICIENTQA_MODEL,
     VICUNA80_MODELS,
     add_live_comparisons,

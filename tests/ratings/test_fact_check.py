@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from ratings.actions import do_create_attention_checks
+from ratings.actions.studies import do_create_attention_checks
 from ratings.models import Assignment, Rater, StudyMode, StudyStatus, Vote, VoteSource
 from tests import factories
 from tests.ratings.rating_setup import fact_check_study, rating_study

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from ratings.hotpath import _numbered, _statement_name, rater_by_token, run
+from ratings.engine.hotpath import _numbered, _statement_name, rater_by_token, run
 from tests import factories
 from tests.ratings.rating_setup import rating_study
 

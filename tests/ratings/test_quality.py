@@ -3,10 +3,11 @@
 import pytest
 from django.urls import reverse
 
-from ratings.actions import do_apply_exclusion_rules, do_record_vote
-from ratings.assignment import lease_next_comparison
+from ratings.actions.quality import do_apply_exclusion_rules
+from ratings.actions.votes import do_record_vote
+from ratings.analysis.quality import VoteRow, exclusion_reason, rater_quality
+from ratings.engine.assignment import lease_next_comparison
 from ratings.models import Rater, Vote
-from ratings.quality import VoteRow, exclusion_reason, rater_quality
 from tests import factories
 from tests.ratings.rating_setup import rating_study
 

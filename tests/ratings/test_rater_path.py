@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from ratings.models import Assignment, Rater, RaterPlatform, Recruitment, Vote
+from ratings.models import Assignment, Rater, Recruitment, Vote
 from tests.ratings.rating_setup import rating_study
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def test_the_same_prolific_id_resumes_the_same_rater_and_never_double_counts(cli
     page = other.get(url.replace("SESSION_ID=x1", "SESSION_ID=x2"), follow=True)
     assert "2 of 4" in page.content.decode()
     rater = Rater.objects.get(study=study)
-    assert rater.platform == RaterPlatform.PROLIFIC and rater.platform_session_id == "x2"
+    assert rater.platform == Recruitment.PROLIFIC and rater.platform_session_id == "x2"
     assert Vote.objects.filter(rater=rater).count() == 1
 
 
@@ -83,7 +83,7 @@ def test_mturk_submit_address_must_be_mturk(client):
 
 
 def test_invite_link_enters_as_the_invited_rater(client):
-    from ratings.actions import do_invite_raters
+    from ratings.actions.raters import do_invite_raters
 
     study = rating_study(n_prompts=1, recruitment=Recruitment.INVITE)
     (invited,) = do_invite_raters(study, 1)

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from ratings.models import Comparison, Rater, RaterPlatform
+from ratings.models import Comparison, Rater, Recruitment
 from tests.ratings.rating_setup import rating_study
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +27,6 @@ def test_add_attention_checks_at_the_study_rate(admin_client):
 def test_create_invite_links(admin_client):
     study = rating_study(n_prompts=1, recruitment="invite")
     page = run_action(admin_client, "create_invites", study)
-    invited = Rater.objects.filter(study=study, platform=RaterPlatform.INVITE)
+    invited = Rater.objects.filter(study=study, platform=Recruitment.INVITE)
     assert invited.count() == 10
     assert f"/r/{study.token}/?invite={invited.first().token}" in page.content.decode()

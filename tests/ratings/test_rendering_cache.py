@@ -5,9 +5,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from ratings import rendering
+from ratings.engine import rendering
+from ratings.engine.rendering import prepare_texts, render_model_text, text_digest
 from ratings.models import RenderedText
-from ratings.rendering import prepare_texts, render_model_text, text_digest
 from tests import factories
 from tests.ratings.rating_setup import rating_study
 from tests.ratings.test_blindness import HOSTILE, assert_inert

@@ -15,7 +15,8 @@ from django.urls import reverse
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus, LanguageModel
 from inference_workers.substance import datasets, scoring
 from inference_workers.substance.actions import do_enter_published_result, do_start_benchmark_run
-from ratings.analysis import do_compute_snapshots, latest_snapshot
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study
 from stats.intervals import wilson_interval
 

@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel
-from ratings.analysis import do_compute_snapshots, latest_snapshot
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study
 from stats.gap import style_substance_gap
 from stats.intervals import wilson_interval

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ratings.analysis import do_compute_snapshots, studies_needing_snapshots
+from ratings.actions.snapshots import do_compute_snapshots
+from ratings.analysis.snapshots import studies_needing_snapshots
 from ratings.models import Study
 
 

@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ratings.battles import export_battles
+from ratings.analysis.battles import export_battles
 from ratings.models import Study
 
 

@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ratings.battles import BattleFormatError, do_import_battles, read_battles
-from ratings.vicuna80_votes import VOTES_STUDY_SLUG, load_vicuna80_votes
+from ratings.actions.battles import do_import_battles
+from ratings.analysis.battles import BattleFormatError, read_battles
+from ratings.demo.vicuna80_votes import VOTES_STUDY_SLUG, load_vicuna80_votes
 
 
 class Command(BaseCommand):

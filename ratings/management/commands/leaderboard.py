@@ -1,25 +1,18 @@
 """Print a leaderboard: Bradley-Terry ratings with intervals, raw and style-controlled.
 
-For a fact-check study: human-judged accuracy per model beside the automatic one (ratings/factcheck.py).
+For a fact-check study: human-judged accuracy per model beside the automatic one (ratings/analysis/fact_check.py).
 """
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ratings.analysis import (
-    ModelInfo,
-    VoteTable,
-    leaderboard,
-    leaderboard_json,
-    payload_substance,
-    study_votes,
-    substance_scores,
-    trusted_subset,
-)
-from ratings.battles import BattleFormatError, battles_to_arrays, read_battles
-from ratings.factcheck import fact_check_results, is_fact_check, payload_human_accuracy
+from ratings.analysis.battles import BattleFormatError, battles_to_arrays, read_battles
+from ratings.analysis.fact_check import fact_check_results, payload_human_accuracy
+from ratings.analysis.payload import leaderboard, leaderboard_json, payload_substance, substance_scores, trusted_subset
+from ratings.analysis.votes import ModelInfo, VoteTable, study_votes
 from ratings.models import Study
+from ratings.modes import mode_for
 
 
 def table_from_battles(path: str) -> VoteTable:
@@ -61,7 +54,7 @@ class Command(BaseCommand):
             found = Study.objects.filter(slug=study).first()
             if found is None:
                 raise CommandError(f"no study {study!r}")
-            if is_fact_check(found):
+            if mode_for(found).results_key == "fact_check":
                 self._fact_check(found, json)
                 return
             table = study_votes(found)

@@ -15,15 +15,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference_workers.models import BenchmarkRun, GenerationJob, JobStatus
 from inference_workers.substance.runner import planned_total
-from ratings.demo import (
+from ratings.demo.studies import (
     add_live_comparisons,
     ensure_demo_accounts,
     setup_fact_check_study,
     setup_live_study,
     setup_substance,
 )
+from ratings.demo.vicuna80_votes import load_vicuna80_votes
 from ratings.tasks import compute_analysis_snapshots
-from ratings.vicuna80_votes import load_vicuna80_votes
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 

@@ -1,0 +1,419 @@
+"""From a vote table to a snapshot payload: ``analyse`` turns a ``VoteTable`` (``votes.py``) into the JSON
+(shape in ``schema.py``) that the dashboard, the downloads and the API read from an ``AnalysisSnapshot``;
+``ratings.actions.snapshots.do_compute_snapshots`` stores it. Nothing here runs on a page request.
+"""
+
+from collections import Counter
+
+import numpy as np
+
+from inference_workers.models import BenchmarkRun
+from ratings.analysis.schema import (
+    LEADERBOARD_ROW_KEYS,
+    SUBSTANCE_JSON_KEYS,
+    AnalysisPayload,
+    Leaderboard,
+    RaterReliability,
+    ReferenceRow,
+    SubstanceScore,
+    json_float,
+)
+from ratings.analysis.votes import VoteTable
+from ratings.models import Winner
+from stats.agreement import krippendorff_alpha_nominal, value_counts
+from stats.bradley_terry import bradley_terry, ranks_from_intervals
+from stats.gap import style_substance_gap
+from stats.intervals import wilson_interval
+from stats.position import left_share
+from stats.reliability import dawid_skene
+from stats.style_control import (
+    STYLE_FEATURES,
+    bootstrap_style_controlled,
+    fit_style_controlled,
+    normalized_style_differences,
+)
+from stats.win_rates import (
+    battle_counts,
+    predicted_win_matrix,
+    win_fraction_matrix,
+    win_rate_against,
+    win_rates,
+)
+
+LABELS = {Winner.A: 0, Winner.B: 1, Winner.TIE: 2, Winner.BOTH_BAD: 2}
+BOOTSTRAP_ROUNDS = 100
+BOOTSTRAP_SEED = 0
+TRUSTED_ACCURACY = 0.5
+# Substance benchmarks in order of preference for the style-vs-substance chart.
+SUBSTANCE_ORDER = ("nq_open", "truthfulqa_mc1", "truthfulqa_gen")
+
+
+def leaderboard(
+    table: VoteTable,
+    reference: int | None = None,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = BOOTSTRAP_SEED,
+    style_interval: str = "sandwich",
+) -> Leaderboard:
+    """Raw ratings (bootstrap 95% intervals) beside style-controlled ones (sandwich or bootstrap 95% intervals).
+
+    Rows carry the fixed keys (model, rating, ci, votes, win_rate, style_controlled) plus
+    display_name, role, rank, style_rank and rank_change (positive: the model climbs with style held equal).
+    """
+    k = len(table.models)
+    if table.n_votes == 0:
+        return {"n_votes": 0, "models": [], "style_coefficients": None}
+    raw = bradley_terry(
+        table.model_a, table.model_b, table.outcome, k, reference, interval="bootstrap", rounds=rounds, seed=seed
+    )
+    rates = win_rates(table.model_a, table.model_b, table.outcome, k)
+    votes = battle_counts(table.model_a, table.model_b, k)
+    controlled = None
+    if table.style_a is not None and table.style_b is not None:
+        z = normalized_style_differences(table.style_a, table.style_b)
+        args = (table.model_a, table.model_b, table.outcome, z, k, reference)
+        if style_interval == "bootstrap":
+            controlled = bootstrap_style_controlled(*args, rounds=rounds, seed=seed)
+        else:
+            controlled = fit_style_controlled(*args)
+    raw_rank = raw.rank
+    style_rank = ranks_from_intervals(controlled.lower, controlled.upper) if controlled is not None else None
+    rows = []
+    for i in np.argsort(-raw.rating, kind="stable"):
+        info = table.models[i]
+        row = {
+            "model": info.name,
+            "rating": round(float(raw.rating[i]), 2),
+            "ci": [round(float(raw.lower[i]), 2), round(float(raw.upper[i]), 2)],
+            "votes": int(votes[i]),
+            "win_rate": json_float(rates[i]),
+            "style_controlled": None,
+            "display_name": info.display_name,
+            "role": info.role,
+            "rank": int(raw_rank[i]),
+            "style_rank": None,
+            "rank_change": None,
+        }
+        if controlled is not None:
+            row["style_controlled"] = {
+                "rating": round(float(controlled.rating[i]), 2),
+                "ci": [round(float(controlled.lower[i]), 2), round(float(controlled.upper[i]), 2)],
+            }
+            row["style_rank"] = int(style_rank[i])
+            row["rank_change"] = int(raw_rank[i] - style_rank[i])
+        rows.append(row)
+    result = {
+        "n_votes": table.n_votes,
+        "models": rows,
+        "style_coefficients": None,
+        "style_coefficient_ci": None,
+        "interval": {
+            "raw": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles",
+            "style_controlled": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
+            if style_interval == "bootstrap"
+            else "sandwich (Hessian-based)",
+        },
+        "reference": table.models[reference].name if reference is not None else None,
+    }
+    if controlled is not None:
+        result["style_coefficients"] = {
+            name: round(float(c), 6) for name, c in zip(STYLE_FEATURES, controlled.coefficients, strict=True)
+        }
+        result["style_coefficient_ci"] = {
+            name: [round(float(lo), 6), round(float(hi), 6)]
+            for name, lo, hi in zip(
+                STYLE_FEATURES, controlled.coefficient_lower, controlled.coefficient_upper, strict=True
+            )
+        }
+    return result
+
+
+def leaderboard_json(
+    board: dict, substance: dict[str, dict] | None = None, human_accuracy: dict[str, dict | None] | None = None
+) -> dict:
+    """The fixed leaderboard shape, for the command, the downloads and the API.
+
+    Each model also carries ``substance`` ({benchmark, accuracy, ci} or null) from ``substance``.
+    A fact-check study passes ``human_accuracy`` ({accuracy, ci, n_items} or null by model name,
+    ``ratings.analysis.fact_check.payload_human_accuracy``): every row then carries it, and models with verdicts
+    but no preference votes get rows with null ratings.
+    """
+    substance = substance or {}
+    rows = [
+        {**{k: row[k] for k in LEADERBOARD_ROW_KEYS}, "substance": substance_json(substance.get(row["model"]))}
+        for row in board["models"]
+    ]
+    if human_accuracy is not None:
+        rated = {row["model"] for row in rows}
+        rows += [
+            {"model": name, "rating": None, "ci": None, "votes": 0, "win_rate": None, "style_controlled": None}
+            | {"substance": substance_json(substance.get(name))}
+            for name in human_accuracy
+            if name not in rated
+        ]
+        for row in rows:
+            row["human_accuracy"] = human_accuracy.get(row["model"])
+    return {"n_votes": board["n_votes"], "models": rows, "style_coefficients": board["style_coefficients"]}
+
+
+def substance_scores(model_names: list[str]) -> dict[str, SubstanceScore]:
+    """Each model's latest finished substance score, in SUBSTANCE_ORDER preference; measured before published.
+
+    ``ci`` is the 95% Wilson interval of the accuracy; None for a published score with no item count.
+    """
+    runs = (
+        BenchmarkRun.objects.filter(model__name__in=model_names, accuracy__isnull=False)
+        .select_related("model")
+        .order_by("-created_at")
+    )
+    best: dict[str, dict] = {}
+    for run in runs:
+        rank = SUBSTANCE_ORDER.index(run.benchmark) if run.benchmark in SUBSTANCE_ORDER else len(SUBSTANCE_ORDER)
+        rank = (rank, run.published)
+        current = best.get(run.model.name)
+        if current is None or rank < current["_rank"]:
+            ci = wilson_interval(run.n_correct, run.n_items) if run.n_items else None
+            best[run.model.name] = {
+                "_rank": rank,
+                "benchmark": run.benchmark,
+                "benchmark_label": run.get_benchmark_display(),
+                "accuracy": run.accuracy,
+                "ci": [json_float(ci[0]), json_float(ci[1])] if ci else None,
+                "n_items": run.n_items,
+                "published": run.published,
+                "citation": run.citation,
+                "run_id": run.pk,
+            }
+    for value in best.values():
+        value.pop("_rank")
+    return best
+
+
+def substance_json(score: dict | None) -> dict | None:
+    """The leaderboard JSON's ``substance`` entry: {benchmark, accuracy, ci}, or None."""
+    return {k: score[k] for k in SUBSTANCE_JSON_KEYS} if score else None
+
+
+def payload_substance(payload: dict) -> dict[str, dict]:
+    """The substance scores a snapshot was computed with, by model name (fact-check results included)."""
+    found = {r["model"]: r["substance"] for r in payload.get("against_reference", []) if r.get("substance")}
+    for r in (payload.get("fact_check") or {}).get("models", []):
+        if r["benchmark"]:
+            found.setdefault(r["model"], r["benchmark"])
+    return found
+
+
+def gap_against_reference(row: dict, reference_score: dict | None) -> dict | None:
+    """Preference beside relative accuracy and their difference (stats.gap)."""
+    score = row["substance"]
+    if not score or not reference_score or row["win_rate"] is None:
+        return None
+    if score["benchmark"] != reference_score["benchmark"]:
+        return None
+    result = style_substance_gap(
+        row["win_rate"],
+        row["battles"],
+        score["accuracy"],
+        score["n_items"],
+        reference_score["accuracy"],
+        reference_score["n_items"],
+    )
+    if result is None:
+        return None
+    return {
+        "benchmark": score["benchmark"],
+        "preference": json_float(result.preference),
+        "relative_accuracy": json_float(result.relative_accuracy),
+        "gap": json_float(result.gap),
+        "ci": [json_float(result.ci[0]), json_float(result.ci[1])],
+    }
+
+
+def against_reference(table: VoteTable, reference: int | None, substance: dict[str, dict]) -> list[ReferenceRow]:
+    rows = []
+    for i, info in enumerate(table.models):
+        row = {
+            "model": info.name,
+            "display_name": info.display_name,
+            "role": info.role,
+            "parameter_count": info.parameter_count,
+            "imitation_data_tokens": info.imitation_data_tokens,
+            "battles": 0,
+            "win_rate": None,
+            "ci": None,
+            "equal_or_better": None,
+            "substance": substance.get(info.name),
+            "is_reference": i == reference,
+        }
+        if reference is not None and i != reference:
+            wr = win_rate_against(table.model_a, table.model_b, table.outcome, i, reference)
+            row.update(
+                battles=wr.battles,
+                win_rate=json_float(wr.win_rate),
+                ci=[json_float(wr.lower), json_float(wr.upper)] if wr.battles else None,
+                equal_or_better=json_float(wr.equal_or_better),
+            )
+        rows.append(row)
+    reference_score = substance.get(table.models[reference].name) if reference is not None else None
+    for row in rows:
+        row["gap"] = None if row["is_reference"] else gap_against_reference(row, reference_score)
+    return rows
+
+
+def win_matrix(table: VoteTable, ratings_by_model: dict[str, float]) -> dict:
+    k = len(table.models)
+    observed = win_fraction_matrix(table.model_a, table.model_b, table.outcome, k)
+    order = sorted(range(k), key=lambda i: -ratings_by_model.get(table.models[i].name, 0))
+    predicted = predicted_win_matrix(np.array([ratings_by_model.get(m.name, 1000.0) for m in table.models]))
+    size = k * k
+    pairs = table.model_a * k + table.model_b
+    battles = np.bincount(pairs, minlength=size) + np.bincount(table.model_b * k + table.model_a, minlength=size)
+    battles = battles.reshape(k, k)
+    return {
+        "models": [table.models[i].name for i in order],
+        "observed": [[json_float(observed[i, j]) if i != j else None for j in order] for i in order],
+        "predicted": [[json_float(predicted[i, j]) if i != j else None for j in order] for i in order],
+        "battles": [[int(battles[i, j]) for j in order] for i in order],
+    }
+
+
+def timeline(table: VoteTable) -> list[dict]:
+    counts = Counter(table.day)
+    total = 0
+    out = []
+    for day in sorted(counts):
+        total += counts[day]
+        out.append({"date": day, "votes": counts[day], "cumulative": total})
+    return out
+
+
+def categories(table: VoteTable) -> list[dict]:
+    out = []
+    k = len(table.models)
+    labels = np.array(table.category)
+    for name in sorted(set(table.category)):
+        sub = table.subset(labels == name)
+        present = np.unique(np.concatenate([sub.model_a, sub.model_b]))
+        remap = -np.ones(k, dtype=np.int64)
+        remap[present] = np.arange(len(present))
+        fit = bradley_terry(remap[sub.model_a], remap[sub.model_b], sub.outcome, len(present))
+        rates = win_rates(sub.model_a, sub.model_b, sub.outcome, k)
+        votes = battle_counts(sub.model_a, sub.model_b, k)
+        rows = [
+            {
+                "model": table.models[m].name,
+                "rating": round(float(fit.rating[j]), 2),
+                "ci": [round(float(fit.lower[j]), 2), round(float(fit.upper[j]), 2)],
+                "win_rate": json_float(rates[m]),
+                "votes": int(votes[m]),
+            }
+            for j, m in enumerate(present)
+        ]
+        rows.sort(key=lambda r: -r["rating"])
+        out.append({"category": name, "n_votes": sub.n_votes, "models": rows})
+    return out
+
+
+def agreement(table: VoteTable, questions: list[dict]) -> dict:
+    """Krippendorff's alpha over comparisons (units) for the main choice and each follow-up question."""
+
+    def alpha(units: list[int], values: list[str]) -> dict:
+        counts = value_counts(np.array(units), np.array(values)) if units else np.zeros((0, 0))
+        multi = int((counts.sum(axis=1) >= 2).sum()) if len(units) else 0
+        return {
+            "alpha": json_float(krippendorff_alpha_nominal(counts)) if multi else None,
+            "units": multi,
+            "judgements": int(counts[counts.sum(axis=1) >= 2].sum()) if multi else 0,
+        }
+
+    main = alpha(list(table.comparison), table.winner)
+    per_question = []
+    for q in questions:
+        key = q.get("key")
+        pairs = [(c, a[key]) for c, a in zip(table.comparison, table.answers, strict=True) if a.get(key)]
+        result = alpha([c for c, _ in pairs], [str(v) for _, v in pairs])
+        per_question.append({"key": key, "text": q.get("text", key), **result})
+    return {"choice": main, "questions": per_question}
+
+
+def rater_reliability(table: VoteTable, threshold: float = TRUSTED_ACCURACY) -> RaterReliability:
+    """Dawid-Skene accuracy and left share per rater (live votes only: imported votes have no rater)."""
+    live = table.rater >= 0
+    if not live.any():
+        return {"raters": [], "note": "No live raters: imported votes carry no rater identity.", "threshold": threshold}
+    rater_ids = np.unique(table.rater[live])
+    r_index = {r: i for i, r in enumerate(rater_ids)}
+    comps = np.unique(table.comparison[live])
+    c_index = {c: i for i, c in enumerate(comps)}
+    idx = np.nonzero(live)[0]
+    fit = dawid_skene(
+        np.array([c_index[table.comparison[i]] for i in idx]),
+        np.array([r_index[table.rater[i]] for i in idx]),
+        np.array([LABELS[table.winner[i]] for i in idx]),
+        3,
+    )
+    rows = []
+    for r, i in r_index.items():
+        mine = idx[table.rater[idx] == r]
+        decisive = [j for j in mine if table.winner[j] in (Winner.A, Winner.B)]
+        left_won = np.array([(table.winner[j] == Winner.A) == table.left_is_a[j] for j in decisive], dtype=bool)
+        share = left_share(left_won)
+        rows.append(
+            {
+                "rater": int(r),
+                "votes": int(len(mine)),
+                "accuracy": json_float(fit.accuracy[i]),
+                "trusted": bool(fit.accuracy[i] >= threshold),
+                "left_share": json_float(share.left_share),
+                "decisive": share.decisive,
+            }
+        )
+    rows.sort(key=lambda row: -(row["accuracy"] or 0))
+    return {"raters": rows, "note": "", "threshold": threshold}
+
+
+def position_bias(table: VoteTable) -> dict:
+    decisive = np.array([w in (Winner.A, Winner.B) for w in table.winner], dtype=bool)
+    if not decisive.any():
+        return {"decisive": 0, "left_share": None, "ci": None}
+    is_a = np.array(table.winner)[decisive] == Winner.A
+    share = left_share(is_a == table.left_is_a[decisive])
+    return {
+        "decisive": share.decisive,
+        "left_share": json_float(share.left_share),
+        "ci": [json_float(share.lower), json_float(share.upper)],
+    }
+
+
+def analyse(
+    table: VoteTable, reference_name: str | None = None, questions: list[dict] | None = None
+) -> AnalysisPayload:
+    """Everything the dashboard shows, as one JSON-safe payload."""
+    names = [m.name for m in table.models]
+    reference = names.index(reference_name) if reference_name in names else None
+    board = leaderboard(table, reference=None)
+    ratings = {row["model"]: row["rating"] for row in board["models"]}
+    substance = substance_scores(names)
+    payload = {
+        "n_votes": table.n_votes,
+        "leaderboard": board,
+        "reference": reference_name if reference is not None else None,
+        "against_reference": against_reference(table, reference, substance),
+        "substance_available": bool(substance),
+        "categories": categories(table) if table.n_votes else [],
+        "timeline": timeline(table),
+        "agreement": agreement(table, questions or []) if table.n_votes else None,
+        "position": position_bias(table) if table.n_votes else None,
+        "raters": rater_reliability(table) if table.n_votes else {"raters": [], "note": "No votes yet."},
+        "imported_votes": int((table.rater < 0).sum()) if table.rater is not None else 0,
+    }
+    payload["win_matrix"] = win_matrix(table, ratings) if table.n_votes else None
+    return payload
+
+
+def trusted_subset(table: VoteTable, threshold: float = TRUSTED_ACCURACY) -> VoteTable:
+    """Votes of raters whose Dawid-Skene accuracy reaches the threshold, plus imported votes."""
+    quality = rater_reliability(table, threshold)
+    trusted = {row["rater"] for row in quality["raters"] if row["trusted"]}
+    keep = np.array([r < 0 or int(r) in trusted for r in table.rater], dtype=bool)
+    return table.subset(keep)

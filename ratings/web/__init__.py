@@ -1,0 +1,1 @@
+"""Pages and endpoints: the rater's path (``rater``), researchers' pages (``research``), the REST API (``api``)."""

@@ -1,0 +1,252 @@
+"""Research dashboards. Pages only read the newest AnalysisSnapshot; computing is the worker's job."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from ratings.analysis import exports
+from ratings.analysis.snapshots import latest_snapshot
+from ratings.models import Study, Vote
+from ratings.modes import mode_for
+from ratings.tasks import compute_analysis_snapshots
+from ratings.web.research.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
+from webapp.roles import researcher_required
+
+PAGES = (
+    ("overview", "Leaderboard"),
+    ("substance", "Style vs substance"),
+    ("matrix", "Win matrix"),
+    ("activity", "Votes and categories"),
+    ("raters", "Raters and agreement"),
+)
+
+
+# A mode with results of its own (ratings/modes/) has its own overview; a fact-check study has verdicts,
+# not preference votes, so its dashboard is the accuracy page alone.
+MODE_PAGES = {"fact_check": (("overview", "Human-judged accuracy"),)}
+
+
+def _context(request, slug: str, page: str) -> dict:
+    study = get_object_or_404(Study.objects.select_related("reference_model"), slug=slug)
+    trusted = request.GET.get("trusted") == "1"
+    snapshot = latest_snapshot(study, "analysis:trusted" if trusted else "analysis")
+    return {
+        "study": study,
+        "page": page,
+        "pages": MODE_PAGES.get(mode_for(study).results_key, PAGES),
+        "trusted": trusted,
+        "snapshot": snapshot,
+        "payload": snapshot.payload if snapshot else None,
+        "n_votes_now": Vote.objects.filter(comparison__study=study).count(),
+    }
+
+
+def _render(request, ctx: dict, template: str):
+    if ctx["snapshot"] is None:
+        return render(request, "dashboard/no_snapshot.html", ctx)
+    return render(request, template, ctx)
+
+
+@researcher_required
+def overview(request, slug):
+    ctx = _context(request, slug, "overview")
+    own = MODE_OVERVIEWS.get(mode_for(ctx["study"]).results_key)
+    if own is not None:
+        return own(request, ctx)
+    if ctx["payload"]:
+        board = ctx["payload"]["leaderboard"]
+        rows = [
+            IntervalRow(
+                r["display_name"] or r["model"],
+                (r["rating"], *r["ci"]),
+                (r["style_controlled"]["rating"], *r["style_controlled"]["ci"]) if r["style_controlled"] else None,
+            )
+            for r in board["models"]
+        ]
+        ctx["board"] = board
+        ctx["chart"] = interval_chart(rows, f"Ratings with 95% intervals, {board['n_votes']} votes")
+    return _render(request, ctx, "dashboard/overview.html")
+
+
+def fact_check(request, ctx: dict):
+    """Human-judged accuracy per model beside the automatic and benchmark ones (ratings/analysis/fact_check.py)."""
+    results = (ctx["payload"] or {}).get("fact_check")
+    if results:
+        rows = [
+            IntervalRow(
+                r["display_name"] or r["model"],
+                (r["human_accuracy"]["accuracy"], *r["human_accuracy"]["ci"]),
+                (r["automatic_accuracy"]["accuracy"], *r["automatic_accuracy"]["ci"]),
+            )
+            for r in results["models"]
+            if r["human_accuracy"] and r["automatic_accuracy"]
+        ]
+        ctx["results"] = results
+        if rows:
+            ctx["chart"] = interval_chart(
+                rows,
+                f"Human-judged against automatic accuracy, {results['n_verdicts']} verdicts",
+                legend=("human-judged, 95% interval", "automatic, 95% interval"),
+                x_range=(0.0, 1.0),
+            )
+    return _render(request, ctx, "dashboard/fact_check.html")
+
+
+MODE_OVERVIEWS = {"fact_check": fact_check}
+
+
+def _role_point(row: dict, x: float, y: float, **kwargs) -> Point:
+    return Point(row["display_name"] or row["model"], x, y, row["role"], **kwargs)
+
+
+@researcher_required
+def substance(request, slug):
+    ctx = _context(request, slug, "substance")
+    payload = ctx["payload"]
+    if payload:
+        rows = payload["against_reference"]
+        with_both = [r for r in rows if r["substance"] and (r["win_rate"] is not None or r["is_reference"])]
+        points = []
+        for r in with_both:
+            y = 0.5 if r["is_reference"] else r["win_rate"]
+            lo, hi = (r["ci"] or [None, None]) if not r["is_reference"] else (None, None)
+            # Measured and published scores are drawn apart: circles and squares.
+            kind = "published" if r["substance"].get("published") else "measured"
+            points.append(_role_point(r, r["substance"]["accuracy"], y, y_lower=lo, y_upper=hi, series=kind))
+        ctx["rows"] = rows
+        ctx["n_battles"] = sum(r["battles"] for r in rows)
+        if points:
+            ctx["style_substance_chart"] = scatter_chart(
+                points,
+                "Human preference against factual accuracy",
+                "factual accuracy",
+                f"win rate against {payload['reference']} (ties half)",
+                x_range=(0, 1),
+                y_range=(0, 1),
+                diagonal=True,
+                series_shapes={"measured": "circle", "published": "square"},
+            )
+        ctx["scaling_charts"] = []
+        for field, label in (("parameter_count", "parameters"), ("imitation_data_tokens", "imitation-data tokens")):
+            pts = []
+            for r in rows:
+                if not r[field]:
+                    continue
+                if r["win_rate"] is not None:
+                    pts.append(_role_point(r, r[field], r["win_rate"], series="preference"))
+                if r["substance"]:
+                    pts.append(_role_point(r, r[field], r["substance"]["accuracy"], series="accuracy"))
+            chart = None
+            if pts:
+                chart = scatter_chart(
+                    pts,
+                    f"Preference and accuracy against {label}",
+                    f"{label} (log scale)",
+                    "share",
+                    y_range=(0, 1),
+                    log_x=True,
+                    series_shapes={"preference": "circle", "accuracy": "square"},
+                )
+            ctx["scaling_charts"].append({"label": label, "field": field, "chart": chart, "n": len(pts)})
+    return _render(request, ctx, "dashboard/substance.html")
+
+
+@researcher_required
+def matrix(request, slug):
+    ctx = _context(request, slug, "matrix")
+    payload = ctx["payload"]
+    if payload and payload["win_matrix"]:
+        m = payload["win_matrix"]
+        ctx["m"] = m
+        ctx["observed_chart"] = heatmap(
+            m["models"], m["observed"], f"Observed win fractions, {payload['n_votes']} votes"
+        )
+        ctx["predicted_chart"] = heatmap(m["models"], m["predicted"], "Win rates predicted by the ratings")
+        ctx["matrix_rows"] = [
+            {"model": name, "cells": list(zip(m["observed"][i], m["predicted"][i], m["battles"][i], strict=True))}
+            for i, name in enumerate(m["models"])
+        ]
+    return _render(request, ctx, "dashboard/matrix.html")
+
+
+@researcher_required
+def activity(request, slug):
+    ctx = _context(request, slug, "activity")
+    payload = ctx["payload"]
+    if payload:
+        days = payload["timeline"]
+        ctx["timeline_chart"] = bar_chart(
+            [d["date"] for d in days], [d["votes"] for d in days], f"Votes per day, {payload['n_votes']} votes", "votes"
+        )
+        cats = payload["categories"]
+        if cats:
+            models = [r["model"] for r in payload["leaderboard"]["models"]]
+            shares = {(c["category"], r["model"]): r["win_rate"] for c in cats for r in c["models"]}
+            ctx["category_chart"] = heatmap(
+                models,
+                [[shares.get((c["category"], m)) for c in cats] for m in models],
+                f"Win rate by prompt category, {sum(c['n_votes'] for c in cats)} votes",
+                col_labels=[f"{c['category']} ({c['n_votes']})" for c in cats],
+            )
+    return _render(request, ctx, "dashboard/activity.html")
+
+
+@researcher_required
+def raters(request, slug):
+    ctx = _context(request, slug, "raters")
+    rows = (ctx["payload"] or {}).get("raters", {}).get("raters", [])
+    points = [
+        Point(f"#{r['rater']}", r["left_share"], r["accuracy"], "base" if r["trusted"] else "imitation")
+        for r in rows
+        if r["left_share"] is not None and r["accuracy"] is not None
+    ]
+    if points:
+        ctx["rater_chart"] = scatter_chart(
+            points,
+            f"Rater accuracy against left share, {len(points)} raters, {sum(r['votes'] for r in rows)} votes",
+            "share of decisive votes for the left answer",
+            "Dawid-Skene accuracy",
+            x_range=(0, 1),
+            y_range=(0, 1),
+            role_names={"base": "trusted", "imitation": "not trusted"},
+        )
+    return _render(request, ctx, "dashboard/raters.html")
+
+
+@require_POST
+@researcher_required
+def compute(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    result = compute_analysis_snapshots.delay(study.pk)
+    messages.info(request, f"Analysis queued for the worker (task {result.id}); reload this page in a moment.")
+    return redirect(reverse("dashboard:overview", args=[study.slug]))
+
+
+@researcher_required
+def verdicts_csv(request, slug):
+    """Every verdict of a fact-check study, one row per vote, from the database (not a snapshot)."""
+    study = get_object_or_404(Study, slug=slug)
+    if mode_for(study).results_key != "fact_check":
+        raise Http404("Not a fact-check study.")
+    response = StreamingHttpResponse(exports.verdict_rows(study), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-verdicts.csv"'
+    return response
+
+
+@researcher_required
+def download(request, slug, name):
+    ctx = _context(request, slug, "download")
+    payload = ctx["payload"]
+    if payload is None:
+        raise Http404("No analysis snapshot yet.")
+    found = exports.snapshot_download(payload, name)
+    if found is None:
+        raise Http404("Unknown download.")
+    body, kind = found
+    suffix = "-trusted" if ctx["trusted"] else ""
+    response = HttpResponse(body, content_type=f"{kind}; charset=utf-8")
+    stem, ext = name.rsplit(".", 1)
+    response["Content-Disposition"] = f'attachment; filename="{ctx["study"].slug}-{stem}{suffix}.{ext}"'
+    return response
