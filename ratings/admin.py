@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 
+from ratings.actions.quality import do_exclude_rater, do_reinstate_rater
 from ratings.actions.raters import do_invite_raters
 from ratings.actions.studies import do_create_attention_checks
 from ratings.models import Assignment, Comparison, Rater, Study, Vote
@@ -67,10 +68,24 @@ class ComparisonAdmin(admin.ModelAdmin):
 class RaterAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("pk", "study", "platform", "external_id", "consented_at", "completed_at", "excluded")
-    list_editable = ("excluded",)
     list_filter = ("study", "platform", "excluded")
     search_fields = ("external_id",)
-    readonly_fields = ("token",)
+    # Exclusion changes go through the actions below (ratings.actions.quality), which keep a
+    # researcher's reinstatement from being undone by the automatic rules; never a plain field edit.
+    readonly_fields = ("token", "excluded", "exclusion_reason", "exclusion_overridden")
+    actions = ["exclude_raters", "reinstate_raters"]
+
+    @admin.action(description="Exclude the selected raters from analysis (their votes are kept)")
+    def exclude_raters(self, request, queryset):
+        for rater in queryset:
+            do_exclude_rater(rater, f"Excluded by {request.user.get_username()} in the admin.")
+        self.message_user(request, f"{queryset.count()} rater(s) excluded.", messages.SUCCESS)
+
+    @admin.action(description="Reinstate the selected raters (the automatic rules leave them alone)")
+    def reinstate_raters(self, request, queryset):
+        for rater in queryset:
+            do_reinstate_rater(rater)
+        self.message_user(request, f"{queryset.count()} rater(s) reinstated.", messages.SUCCESS)
 
 
 @admin.register(Assignment)

@@ -100,7 +100,9 @@ def test_dashboards_are_for_researchers_only(client, analysed):
 
 def test_the_api_serves_the_leaderboard_to_a_researchers_token_only(client, researcher, analysed):
     url = reverse("api:leaderboard", args=[analysed.slug])
-    assert client.get(url).status_code in (401, 403)
+    # No credentials: 401 with a Token challenge (token auth is the API's first scheme).
+    anonymous = client.get(url)
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
     token = Token.objects.create(user=researcher)
     response = client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200

@@ -234,7 +234,8 @@ def test_researchers_download_every_verdict_as_csv_with_hostile_text_defused(res
     hostile.reason = '=HYPERLINK("https://evil.example")'
     hostile.save()
     url = reverse("dashboard:verdicts_csv", args=[study.slug])
-    assert Client().get(url).status_code in (302, 403)  # not for anonymous visitors
+    anonymous = Client().get(url)  # not for anonymous visitors: they are sent to the login page
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
 
     response = researcher_client.get(url)
     assert response.status_code == 200
