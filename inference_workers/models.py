@@ -95,18 +95,6 @@ class LanguageModel(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.name
 
-    @property
-    def queue(self) -> str:
-        """The Celery queue that serves this model's generation jobs."""
-        if self.kind == ModelKind.OPENAI_API:
-            return "api"
-        # Imported answers only need a file read: no GPU to hold up.
-        return "default" if self.kind == ModelKind.IMPORTED else "gpu"
-
-    @property
-    def is_local(self) -> bool:
-        return self.kind in {ModelKind.HF_CHECKPOINT, ModelKind.GGUF, ModelKind.LORA}
-
 
 class PromptSet(models.Model):
     """A named list of prompts that models answer and studies compare."""

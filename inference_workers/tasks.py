@@ -1,7 +1,8 @@
 """Celery wiring for the inference workers; the work itself lives in plain functions.
 
-Routes (webapp/settings.py): ``generate_*`` to the ``gpu`` queue, ``call_api_*`` to ``api``, the rest
-to ``default``. A job may name its own queue, which wins.
+A generation job is sent by its backend's task name to its backend's queue (actions.py); a job may name
+its own queue, which wins. Routes (webapp/settings.py): ``generate_*`` to ``gpu``, ``call_api_*`` to
+``api``, the rest to ``default``.
 """
 
 from celery import shared_task
@@ -9,6 +10,7 @@ from django.conf import settings
 
 from inference_workers import jobs
 from inference_workers.actions import do_compute_style_features, do_resume_stalled_jobs, do_validate_model
+from inference_workers.substance.actions import do_resume_stalled_benchmark_runs
 
 
 @shared_task(name="inference_workers.tasks.compute_style_features")
@@ -22,25 +24,29 @@ def validate_model(model_id: int) -> str:
     return do_validate_model(model_id)
 
 
+@shared_task(bind=True, name="inference_workers.tasks.run_generation_job")
+def run_generation_job(self, job_id: int) -> str:
+    return jobs.run_job(job_id, self.request.id)
+
+
+# The built-in backends' own names for the same task (backends/*.py ``task``): routes and queued messages use them.
 @shared_task(bind=True, name="inference_workers.tasks.generate_local_job")
 def generate_local_job(self, job_id: int) -> str:
-    return jobs.run_job(job_id, self.request.id, jobs.local_work())
+    return jobs.run_job(job_id, self.request.id)
 
 
 @shared_task(bind=True, name="inference_workers.tasks.call_api_job")
 def call_api_job(self, job_id: int) -> str:
-    return jobs.run_job(job_id, self.request.id, jobs.api_work)
+    return jobs.run_job(job_id, self.request.id)
 
 
 @shared_task(bind=True, name="inference_workers.tasks.import_outputs_job")
 def import_outputs_job(self, job_id: int) -> str:
-    return jobs.run_job(job_id, self.request.id, jobs.import_work)
+    return jobs.run_job(job_id, self.request.id)
 
 
 @shared_task(name="inference_workers.tasks.resume_stalled_jobs")
 def resume_stalled_jobs() -> dict:
     """Generation jobs and benchmark runs whose worker died: queued again (beat, every few minutes)."""
-    from inference_workers.substance.actions import do_resume_stalled_benchmark_runs
-
     stale = settings.STYLEGAP_JOB_STALE_AFTER_SECONDS
     return {"generation_jobs": do_resume_stalled_jobs(stale), "benchmark_runs": do_resume_stalled_benchmark_runs(stale)}

@@ -6,15 +6,18 @@ accepted). Matching is against one prompt set.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from inference_workers.backends.base import Answer, Backend, Batch, Refused
+from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, Prompt
 
 ID_KEYS = ("prompt_id", "question_id", "id")
 TEXT_KEYS = ("prompt", "instruction", "question")
 ANSWER_KEYS = ("answer", "output", "text", "response")
 
 
-class ImportRefused(Exception):
+class ImportRefused(Refused):
     """An imported-outputs file that cannot be used; the message is shown as is."""
 
 
@@ -75,3 +78,28 @@ def match_prompts(answers: list[ImportedAnswer], by_id: dict, by_text: dict) -> 
         if prompt is not None and prompt not in matched:
             matched[prompt] = item.answer
     return matched
+
+
+class ImportedBackend(Backend):
+    kinds = (ModelKind.IMPORTED,)
+    # Imported answers only need a file read: no GPU to hold up.
+    queue = "default"
+    task = "inference_workers.tasks.import_outputs_job"
+    imported = True
+
+    def validate(self, model: LanguageModel) -> str:
+        if not model.checkpoint:
+            raise ImportRefused("Upload the answers as a JSONL file (one object a line: prompt_id or prompt, answer).")
+        with model.checkpoint.open("rb") as fh:
+            answers = parse_outputs(fh)
+        return f"Ready: the file holds {len(answers)} answers."
+
+    def generate(self, model: LanguageModel, config: DecodingConfig, prompts: list[Prompt]) -> Iterator[Batch]:
+        with model.checkpoint.open("rb") as fh:
+            answers = parse_outputs(fh)
+        by_id = {p.external_id: p for p in prompts}
+        by_text = {p.text.strip(): p for p in prompts}
+        yield Batch([Answer(p, text) for p, text in match_prompts(answers, by_id, by_text).items()])
+
+    def answer(self, model: LanguageModel, questions: list[str], max_new_tokens: int):
+        raise Refused("Imported outputs cannot answer new questions: enter a published result instead.")

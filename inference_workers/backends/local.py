@@ -2,14 +2,28 @@
 
 Never ``trust_remote_code``; weights load from safetensors (``use_safetensors=True``) or GGUF
 (``gguf_file=``), never from pickle. Generation is batched with left padding, so every row's
-prompt ends at the same column and its new tokens start right after it.
+prompt ends at the same column and its new tokens start right after it. Prompts are sorted by
+token length before batches are cut, and a batch that runs out of memory is halved (generation.py).
+
+torch is imported where it is used, so the web process can ask the registry without loading it.
 """
 
+import logging
+import os
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from django.conf import settings
+
+from inference_workers import checkpoints
+from inference_workers.backends.base import SMOKE_PROMPT, SMOKE_TOKENS, Answer, Backend, Batch, Refused
+from inference_workers.generation import ModelCache, length_sorted_batches, run_halving_on_oom
+from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, ModelStatus, Prompt
+
+logger = logging.getLogger(__name__)
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -48,10 +62,13 @@ class Generated:
 
 
 def default_device() -> str:
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_model(spec: WeightsSpec, device: str | None = None) -> LoadedModel:
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = device or default_device()
@@ -109,6 +126,8 @@ def generate_batch(
     min_new_tokens: int = 0,
 ) -> tuple[list[Generated], float]:
     """Generate for one batch of rendered prompts; returns the answers and the seconds it took."""
+    import torch
+
     tokenizer = loaded.tokenizer
     enc = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
     sampling = temperature > 0
@@ -136,11 +155,189 @@ def generate_batch(
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def free_memory() -> None:
+    import torch
+
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+# --- Where a registered model's weights live on the worker, and how they are checked ----------------
+
+LOCAL_KINDS = (ModelKind.HF_CHECKPOINT, ModelKind.GGUF, ModelKind.LORA)
+
+
+def unpacked_folder(model: LanguageModel) -> Path:
+    """Uploads are unpacked here, one folder per model, outside anything served over HTTP."""
+    return Path(settings.MEDIA_ROOT) / "models" / str(model.pk)
+
+
+def archive_limits() -> checkpoints.ArchiveLimits:
+    return checkpoints.ArchiveLimits(
+        max_upload_bytes=settings.STYLEGAP_MAX_UPLOAD_BYTES,
+        max_unpacked_bytes=settings.STYLEGAP_MAX_UNPACKED_BYTES,
+        max_ratio=settings.STYLEGAP_MAX_UNPACK_RATIO,
+        max_members=settings.STYLEGAP_MAX_ARCHIVE_MEMBERS,
+    )
+
+
+def weights_folder(model: LanguageModel) -> Path:
+    if model.server_path:
+        return Path(model.server_path)
+    return checkpoints.checkpoint_root(unpacked_folder(model))
+
+
+def gguf_name(model: LanguageModel) -> str:
+    if model.gguf_file:
+        return model.gguf_file
+    return Path(model.checkpoint.name).name if model.checkpoint else ""
+
+
+def weights_spec(model: LanguageModel) -> WeightsSpec:
+    if model.kind == ModelKind.LORA:
+        return WeightsSpec(folder=weights_folder(model), base=weights_spec(model.base))
+    if model.kind == ModelKind.GGUF:
+        return WeightsSpec(folder=weights_folder(model), gguf_file=gguf_name(model))
+    return WeightsSpec(folder=weights_folder(model))
+
+
+def cache_key(model: LanguageModel) -> tuple:
+    """A re-uploaded checkpoint gets a new file name, hence a new key: a stale copy is never served."""
+    base = cache_key(model.base) if model.base_id else None
+    return (model.pk, model.checkpoint.name if model.checkpoint else "", model.server_path, model.gguf_file, base)
+
+
+def prepare_upload(model: LanguageModel) -> None:
+    """Unpack (or, for a bare GGUF file, link) the uploaded checkpoint into the model's folder."""
+    if not model.checkpoint:
+        raise checkpoints.CheckpointRefused("Upload a checkpoint or give a server path.")
+    upload = Path(model.checkpoint.path)
+    dest = unpacked_folder(model)
+    shutil.rmtree(dest, ignore_errors=True)
+    limits = archive_limits()
+    if model.kind == ModelKind.GGUF and checkpoints.archive_kind(upload) is None:
+        if upload.stat().st_size > limits.max_upload_bytes:
+            raise checkpoints.CheckpointRefused(
+                f"The upload is over the limit of {limits.max_upload_bytes:,} bytes (STYLEGAP_MAX_UPLOAD_BYTES)."
+            )
+        dest.mkdir(parents=True)
+        try:
+            os.link(upload, dest / upload.name)
+        except OSError:
+            shutil.copyfile(upload, dest / upload.name)
+        return
+    checkpoints.unpack_archive(upload, dest, limits)
+
+
+def check_files(model: LanguageModel) -> None:
+    """Refuse (CheckpointRefused) anything unsafe or incomplete; unpack uploads first."""
+    if not model.server_path:
+        prepare_upload(model)
+    folder = weights_folder(model)
+    if not folder.is_dir():
+        raise checkpoints.CheckpointRefused(f"The folder {folder} does not exist on the worker.")
+    if model.kind == ModelKind.HF_CHECKPOINT:
+        checkpoints.validate_hf_checkpoint(folder)
+    elif model.kind == ModelKind.GGUF:
+        checkpoints.validate_gguf_checkpoint(folder, gguf_name(model))
+    else:
+        if model.base is None or model.base.status != ModelStatus.READY or model.base.kind not in LOCAL_KINDS:
+            raise checkpoints.CheckpointRefused("A LoRA adapter needs a local base model that is ready.")
+        checkpoints.validate_lora_adapter(folder)
+
+
+_MODEL_CACHE: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    """The worker process's cache of loaded models (created on first use, sized by a setting)."""
+    global _MODEL_CACHE
+    if _MODEL_CACHE is None:
+        _MODEL_CACHE = ModelCache(settings.STYLEGAP_MODEL_CACHE_SIZE, on_evict=lambda _: free_memory())
+    return _MODEL_CACHE
+
+
+def load_cached(model: LanguageModel) -> LoadedModel:
+    return model_cache().get_or_load(cache_key(model), lambda: load_model(weights_spec(model)))
+
+
+# --- The backend -------------------------------------------------------------------------------------
+
+# (indices of the rendered prompts, their outputs, seconds): one generate call; a halved batch takes several.
+Call = tuple[list[int], list[Generated], float]
+
+
+class LocalBackend(Backend):
+    kinds = LOCAL_KINDS
+    queue = "gpu"
+    task = "inference_workers.tasks.generate_local_job"
+    local = True
+
+    def __init__(self, batch_size: int | None = None):
+        self.batch_size = batch_size
+
+    def validate(self, model: LanguageModel) -> str:
+        try:
+            check_files(model)
+        except checkpoints.CheckpointRefused as exc:
+            raise Refused(str(exc)) from exc
+        # Loaded outside the job cache: validation runs on the default queue, and a refused model must not linger.
+        loaded = load_model(weights_spec(model), device="cpu")
+        rendered = render_prompt(loaded.tokenizer, SMOKE_PROMPT)
+        (said,), _ = generate_batch(loaded, [rendered], temperature=0, top_p=1, max_new_tokens=SMOKE_TOKENS, seed=0)
+        if said.completion_tokens < 1:
+            raise Refused("The smoke generation produced no tokens.")
+        return f"Ready: the weights passed the safety checks and a test generation answered {said.text[:80]!r}."
+
+    def load(self, model: LanguageModel) -> LoadedModel:
+        return load_cached(model)
+
+    def generate(self, model: LanguageModel, config: DecodingConfig, prompts: list[Prompt]) -> Iterator[Batch]:
+        loaded = load_cached(model)
+        rendered = [
+            render_prompt(loaded.tokenizer, p.text, config.system_prompt, config.chat_template) for p in prompts
+        ]
+        sampling = {
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "max_new_tokens": config.max_new_tokens,
+            "seed": config.seed,
+        }
+        for calls in self._sorted_batches(loaded, rendered, sampling):
+            # Every answer in a batch waited for the whole batch: that is its latency.
+            answers = [
+                Answer(prompts[i], o.text, o.prompt_tokens, o.completion_tokens, int(seconds * 1000))
+                for indices, outputs, seconds in calls
+                for i, o in zip(indices, outputs, strict=True)
+            ]
+            yield Batch(answers, seconds=sum(seconds for _, _, seconds in calls))
+
+    def answer(self, model: LanguageModel, questions: list[str], max_new_tokens: int):
+        loaded = load_cached(model)
+        rendered = [render_prompt(loaded.tokenizer, q) for q in questions]
+        greedy = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": max_new_tokens, "seed": 0}
+        for calls in self._sorted_batches(loaded, rendered, greedy):
+            yield [i for indices, _, _ in calls for i in indices], [o.text for _, outputs, _ in calls for o in outputs]
+
+    def _sorted_batches(self, loaded: LoadedModel, rendered: list[str], sampling: dict) -> Iterator[list[Call]]:
+        """Generate in length-sorted batches, halving a batch that runs out of memory; yields each batch's calls."""
+        lengths = count_prompt_tokens(loaded, rendered) if rendered else []
+
+        def generate(indices: list[int]) -> list[Call]:
+            outputs, seconds = generate_batch(loaded, [rendered[i] for i in indices], **sampling)
+            return [(indices, outputs, seconds)]
+
+        def on_oom(size: int) -> None:
+            free_memory()
+            logger.warning("out of memory at a batch of %d; halving", size)
+
+        batch_size = self.batch_size or settings.STYLEGAP_GENERATION_BATCH_SIZE
+        for batch in length_sorted_batches(list(range(len(rendered))), lengths, batch_size):
+            yield run_halving_on_oom(batch, generate, is_out_of_memory, on_oom)

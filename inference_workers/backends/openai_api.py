@@ -12,9 +12,15 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+
+from django.conf import settings
+
+from inference_workers.backends.base import SMOKE_PROMPT, SMOKE_TOKENS, Answer, Backend, Batch, Refused
+from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, Prompt
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 # Providers echo (part of) a wrong key in their 401 text; such text must not reach the database.
@@ -131,3 +137,108 @@ def cost_usd(prompt_tokens: int, completion_tokens: int, prompt_price, completio
     if completion_price is not None:
         total += Decimal(completion_tokens) * Decimal(completion_price) / Decimal(1_000_000)
     return total.quantize(Decimal("0.000001"))
+
+
+# --- The backend -------------------------------------------------------------------------------------
+
+
+def api_endpoint(model: LanguageModel) -> ApiEndpoint:
+    return ApiEndpoint(
+        base_url=model.api_base_url,
+        model_id=model.api_model_id,
+        api_key_env=model.api_key_env,
+        max_attempts=settings.STYLEGAP_API_MAX_ATTEMPTS,
+        backoff_s=settings.STYLEGAP_API_BACKOFF_SECONDS,
+    )
+
+
+def api_messages(text: str, system_prompt: str) -> list[dict]:
+    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+        {"role": "user", "content": text}
+    ]
+
+
+def answer_chunks(
+    model: LanguageModel,
+    texts: list[str],
+    *,
+    system_prompt: str,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+) -> Iterator[tuple[int, list[ApiAnswer], float]]:
+    """Ask the model every text, a few pool-fulls at a time; yields (start, answers, seconds) per chunk.
+
+    Callers record progress and check their cancel flag between chunks.
+    """
+    endpoint = api_endpoint(model)
+    concurrency = settings.STYLEGAP_API_CONCURRENCY
+    chunk = concurrency * 2
+    for start in range(0, len(texts), chunk):
+        bodies = [
+            request_body(
+                endpoint,
+                api_messages(text, system_prompt),
+                temperature=temperature,
+                top_p=top_p,
+                max_new_tokens=max_new_tokens,
+                seed=seed,
+            )
+            for text in texts[start : start + chunk]
+        ]
+        began = time.perf_counter()
+        results = chat_completions(endpoint, bodies, concurrency)
+        yield start, results, time.perf_counter() - began
+
+
+class ApiBackend(Backend):
+    kinds = (ModelKind.OPENAI_API,)
+    queue = "api"
+    task = "inference_workers.tasks.call_api_job"
+
+    def validate(self, model: LanguageModel) -> str:
+        endpoint = api_endpoint(model)
+        messages = [{"role": "user", "content": SMOKE_PROMPT}]
+        body = request_body(endpoint, messages, temperature=0, top_p=1, max_new_tokens=SMOKE_TOKENS, seed=0)
+        try:
+            said = chat_completion(endpoint, body).text
+        except ApiError as exc:
+            raise Refused(f"the API test request failed. {exc}") from exc
+        return f"Ready: the API answered a test request ({said[:80]!r})."
+
+    def cost(self, model: LanguageModel, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return cost_usd(prompt_tokens, completion_tokens, model.prompt_price_per_mtok, model.completion_price_per_mtok)
+
+    def generate(self, model: LanguageModel, config: DecodingConfig, prompts: list[Prompt]) -> Iterator[Batch]:
+        chunks = answer_chunks(
+            model,
+            [p.text for p in prompts],
+            system_prompt=config.system_prompt,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+        )
+        for start, results, seconds in chunks:
+            part = prompts[start : start + len(results)]
+            retries = sum(r.retries for r in results)
+            yield Batch(
+                [
+                    Answer(p, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms)
+                    for p, r in zip(part, results, strict=True)
+                ],
+                seconds=seconds,
+                cost_usd=self.cost(
+                    model, sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+                ),
+                api_requests=len(results) + retries,
+                api_retries=retries,
+            )
+
+    def answer(self, model: LanguageModel, questions: list[str], max_new_tokens: int):
+        chunks = answer_chunks(
+            model, questions, system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0
+        )
+        for start, results, _seconds in chunks:
+            yield list(range(start, start + len(results))), [r.text for r in results]

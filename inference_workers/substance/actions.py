@@ -5,8 +5,9 @@ import uuid
 from celery import current_app
 from django.db import transaction
 
+from inference_workers.backends.registry import backend_for
 from inference_workers.claims import requeue_stalled
-from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelKind, ModelStatus
+from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelStatus
 from inference_workers.substance.runner import prompting_text
 
 # Sent by name: substance/tasks.py wires it to runner.run_benchmark and imports nothing from here.
@@ -20,9 +21,10 @@ class BenchmarkRequestRefused(Exception):
 def check_runnable(model: LanguageModel, benchmark: str) -> None:
     if model.status != ModelStatus.READY:
         raise BenchmarkRequestRefused(f"{model} is not ready ({model.get_status_display().lower()}).")
-    if model.kind == ModelKind.IMPORTED:
+    backend = backend_for(model)
+    if backend.imported:
         raise BenchmarkRequestRefused("Imported outputs cannot answer new questions: enter a published result.")
-    if benchmark == Benchmark.TRUTHFULQA_MC1 and not model.is_local:
+    if benchmark == Benchmark.TRUTHFULQA_MC1 and not backend.local:
         raise BenchmarkRequestRefused("MC1 needs the model's own log-likelihoods: choose TruthfulQA (generation).")
 
 
@@ -46,7 +48,7 @@ def do_queue_benchmark_run(run: BenchmarkRun) -> None:
     task_id = str(uuid.uuid4())
     BenchmarkRun.objects.filter(pk=run.pk).update(celery_task_id=task_id)
     run.celery_task_id = task_id
-    queue = run.model.queue
+    queue = backend_for(run.model).queue
     transaction.on_commit(lambda: current_app.send_task(RUN_BENCHMARK_TASK, (run.pk,), task_id=task_id, queue=queue))
 
 

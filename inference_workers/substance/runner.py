@@ -15,12 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from inference_workers.backends.base import Refused
+from inference_workers.backends.registry import backend_for
 from inference_workers.claims import claim
-from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus, ModelKind
+from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
 from inference_workers.substance import datasets, prompts, scoring
 
 logger = logging.getLogger(__name__)
@@ -132,51 +133,11 @@ def finish_run(run: BenchmarkRun, status: str, error: str = "") -> None:
 Progress = Callable[[int, int], None]
 
 
-def _local_answers(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
-    """Greedy answers of a local model in length-sorted batches (halved on out-of-memory)."""
-    from inference_workers import jobs
-    from inference_workers.backends import local
-    from inference_workers.generation import length_sorted_batches, run_halving_on_oom
-
-    loaded = jobs.load_cached(run.model)
-    rendered = {q.item_id: local.render_prompt(loaded.tokenizer, ask(q.question)) for q in questions}
-    lengths = local.count_prompt_tokens(loaded, [rendered[q.item_id] for q in questions]) if questions else []
-
-    def generate(batch: list) -> list[str]:
-        outputs, _ = local.generate_batch(
-            loaded,
-            [rendered[q.item_id] for q in batch],
-            temperature=0.0,
-            top_p=1.0,
-            max_new_tokens=max_new_tokens,
-            seed=0,
-        )
-        return [o.text for o in outputs]
-
-    for batch in length_sorted_batches(questions, lengths, settings.STYLEGAP_GENERATION_BATCH_SIZE):
-        texts = run_halving_on_oom(batch, generate, local.is_out_of_memory, lambda _: local.free_memory())
-        store(batch, texts)
-
-
-def _api_answers(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
-    """Answers of an OpenAI-compatible API at temperature 0, a few pool-fulls at a time."""
-    from inference_workers import jobs
-
-    texts = [ask(q.question) for q in questions]
-    chunks = jobs.api_answer_chunks(
-        run.model, texts, system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0
-    )
-    for start, results, _seconds in chunks:
-        store(questions[start : start + len(results)], [r.text for r in results])
-
-
 def _answer(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
-    if run.model.kind == ModelKind.OPENAI_API:
-        _api_answers(run, questions, ask, max_new_tokens, store)
-    elif run.model.is_local:
-        _local_answers(run, questions, ask, max_new_tokens, store)
-    else:
-        raise BenchmarkRefused("Imported outputs cannot answer new questions: enter a published result instead.")
+    """Greedy answers of the run's model (its backend's ``answer``), stored batch by batch."""
+    answers = backend_for(run.model).answer(run.model, [ask(q.question) for q in questions], max_new_tokens)
+    for indices, texts in answers:
+        store([questions[i] for i in indices], texts)
 
 
 def _scored_answers(run: BenchmarkRun, progress: Progress, gold: Callable, is_correct: Callable):
@@ -217,14 +178,14 @@ def run_truthfulqa_gen(run: BenchmarkRun, pending: list[datasets.OpenTruthItem],
 
 
 def run_truthfulqa_mc1(run: BenchmarkRun, pending: list[datasets.MCItem], progress: Progress) -> None:
-    from inference_workers import jobs
     from inference_workers.substance.likelihood import PrefixCache, choice_logprobs_after_prefix, mc1_prediction
 
-    if not run.model.is_local:
+    backend = backend_for(run.model)
+    if not backend.local:
         raise BenchmarkRefused(
             "MC1 needs the model's own log-likelihoods: run TruthfulQA (generation) for an API model."
         )
-    loaded = jobs.load_cached(run.model)
+    loaded = backend.load(run.model)
     # Every context starts with the same primer: its keys and values are computed once.
     primer = PrefixCache(loaded.model, loaded.tokenizer, prompts.TRUTHFULQA_PRIMER) if pending else None
     for start in range(0, len(pending), MC1_CHUNK):
@@ -265,7 +226,7 @@ def run_benchmark(run_id: int, progress: Progress | None = None, task_id: str | 
     started = time.perf_counter()
     try:
         RUNNERS[run.benchmark](run, pending, progress or (lambda n, correct: None))
-    except BenchmarkRefused as exc:
+    except (BenchmarkRefused, Refused) as exc:
         finish_run(run, JobStatus.FAILED, str(exc))
         return JobStatus.FAILED
     except Exception as exc:

@@ -1,6 +1,6 @@
 """Celery wiring for substance benchmarks; the work lives in runner.py.
 
-Queued with ``queue=model.queue`` (actions.py): ``gpu`` for local models, ``api`` for API models.
+Queued by name on the model's backend's queue (actions.py): ``gpu`` for local models, ``api`` for API models.
 """
 
 from celery import shared_task

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from inference_workers.actions import SMOLLM2_NAME, register_packaged_smollm2
+from inference_workers.backends.registry import backend_for
 from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
 from inference_workers.substance import actions, datasets, runner
 from stats.intervals import wilson_interval
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                 run = BenchmarkRun.objects.get(pk=resume, model=found)
             elif queue:
                 run = actions.do_start_benchmark_run(found, benchmark, subset_size=subset, subset_seed=seed)
-                self.stdout.write(f"run {run.pk} queued on {found.queue}")
+                self.stdout.write(f"run {run.pk} queued on {backend_for(found).queue}")
                 return
             else:
                 run = actions.do_create_benchmark_run(found, benchmark, subset_size=subset, subset_seed=seed)
