@@ -30,12 +30,17 @@ def test_wrong_answers_sit_beside_the_gold_ones_as_inert_text(researcher_client)
 
 
 @pytest.mark.parametrize("name", ["model-results", "run-detail", "wrong-answers", "run-progress"])
-def test_substance_pages_are_for_researchers_only(client, name):
+def test_substance_pages_send_visitors_to_log_in_and_refuse_other_accounts(client, django_user_model, name):
     run = measured_run(factories.model())
-    arg = run.model.pk if name == "model-results" else run.pk
-    response = client.get(reverse(f"substance:{name}", args=[arg]))
-    assert response.status_code in (302, 403)
-    assert "Ada" not in response.content.decode()
+    BenchmarkItem.objects.create(run=run, item_id="a", question="Who?", prediction="Bob", gold=["Ada"], correct=False)
+    url = reverse(f"substance:{name}", args=[run.model.pk if name == "model-results" else run.pk])
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith(reverse("admin:login") + "?next=")
+    client.force_login(django_user_model.objects.create_user("stranger", password="x-long-password-1"))
+    stranger = client.get(url)
+    assert stranger.status_code == 403
+    assert "Ada" not in anonymous.content.decode() + stranger.content.decode()
 
 
 def test_mc1_is_shown_with_the_random_guess_baseline_of_its_own_items(researcher_client):
