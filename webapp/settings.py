@@ -118,7 +118,7 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-# The rating path's statements are prepared once per Postgres session (ratings/hotpath.py). Turn it
+# The rating path's statements are prepared once per Postgres session (ratings/engine/hotpath.py). Turn it
 # off behind a pooler that hands one session's statements to another (PgBouncer in transaction mode).
 PREPARED_STATEMENTS = env_bool("STYLEGAP_PREPARED_STATEMENTS", True)
 if DATABASE_URL:

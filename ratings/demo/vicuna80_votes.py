@@ -2,7 +2,7 @@
 
 7,040 votes: 6,720 from the QLoRA human study (8 models, every pair, 3 votes per question and
 pair) and 320 Claude votes added by PRD (1 per question, provenance undocumented). Each vote is
-turned into a clean battle with both answers attached and stored through ratings.battles, the
+turned into a clean battle with both answers attached and stored through ratings.actions.battles, the
 one import path. ``model_a`` is the answer shown first, as in the source files.
 """
 

@@ -1,7 +1,7 @@
 """The rating path's statements: run as prepared statements on Postgres, and rater loading.
 
-Every rating page and every vote runs the same dozen constant statements (ratings/assignment.py,
-ratings/actions.py, ratings/rendering.py). Through the ORM their Python cost was larger than the
+Every rating page and every vote runs the same dozen constant statements (ratings/engine/assignment.py
+and ratings/engine/rendering.py). Through the ORM their Python cost was larger than the
 database's; as plain SQL, Postgres then spent most of its time planning them again on every call.
 ``run`` prepares each statement once per database connection (``PREPARE`` / ``EXECUTE``) so it
 is planned once; on SQLite it is a plain ``execute``.

@@ -1,7 +1,7 @@
 """The rating engine's own tests, run again on the embedded default (SQLite), in a subprocess.
 
 The lease, the vote and the rater lookup are plain SQL that both backends must accept
-(ratings/assignment.py, ratings/hotpath.py); the rest of the suite runs on Postgres only.
+(ratings/engine/assignment.py, ratings/engine/hotpath.py); the rest of the suite runs on Postgres only.
 """
 
 import os
