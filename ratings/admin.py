@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 
+from ratings import tasks
 from ratings.actions.quality import do_exclude_rater, do_reinstate_rater
 from ratings.actions.raters import do_invite_raters
 from ratings.actions.studies import do_create_attention_checks
@@ -23,10 +24,8 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Create comparisons from the models' answers (in the background)")
     def create_comparisons(self, request, queryset):
-        from ratings.tasks import create_comparisons
-
         for study in queryset:
-            create_comparisons.delay(study.pk)
+            tasks.create_comparisons.delay(study.pk)
             self.message_user(
                 request,
                 f"{study}: creating its comparisons (every model pair, or each model against the reference, "

@@ -11,14 +11,27 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from inference_workers.actions import do_import_outputs, do_import_prompts, imported_model, register_packaged_smollm2
+from inference_workers.actions import (
+    decoding_config_for,
+    do_import_outputs,
+    do_import_prompts,
+    do_start_generation_job,
+    imported_model,
+    register_packaged_smollm2,
+)
 from inference_workers.models import (
+    BenchmarkRun,
     GenerationJob,
+    JobStatus,
     LanguageModel,
     ModelRole,
     PromptSet,
     Response,
 )
+from inference_workers.substance.actions import do_enter_published_result, do_start_benchmark_run
+from inference_workers.substance.datasets import efficientqa_test_rated, seeded_subset
+from inference_workers.substance.prompts import NQ_ASK
+from inference_workers.substance.runner import NQ_MAX_NEW_TOKENS
 from ratings.actions.studies import do_create_attention_checks, do_create_comparisons
 from ratings.models import PairingDesign, Study, StudyMode, StudyStatus
 
@@ -152,7 +165,6 @@ class LiveSetup:
 
 
 def live_decoding_config(max_new_tokens: int):
-    from inference_workers.actions import decoding_config_for
 
     return decoding_config_for(temperature=0.7, top_p=0.9, max_new_tokens=max_new_tokens, seed=0)
 
@@ -200,8 +212,6 @@ def setup_live_study(max_new_tokens: int) -> LiveSetup:
 
 def generation_for(model: LanguageModel, prompt_set: PromptSet, config) -> GenerationJob | None:
     """The model's latest job on the set; a new one is queued only when answers are missing and none is under way."""
-    from inference_workers.actions import do_start_generation_job
-    from inference_workers.models import JobStatus
 
     answered = Response.objects.filter(model=model, prompt__prompt_set=prompt_set, decoding_config=config)
     job = (
@@ -227,8 +237,6 @@ def add_live_comparisons(study: Study) -> int:
 
 def setup_substance(nq_subset: int):
     """SmolLM2's NQ-open accuracy on a seeded subset (run by the worker once) and published scores."""
-    from inference_workers.models import BenchmarkRun, JobStatus
-    from inference_workers.substance.actions import do_enter_published_result, do_start_benchmark_run
 
     for name, benchmark, accuracy, citation in PUBLISHED_SUBSTANCE:
         model = LanguageModel.objects.get(name=name)
@@ -251,9 +259,6 @@ EFFICIENTQA_MODEL = "efficientqa-systems"
 
 def fact_check_decoding_config():
     """SmolLM2 is asked as the NQ-open benchmark asks (greedy, 16 new tokens), the instruction as system prompt."""
-    from inference_workers.actions import decoding_config_for
-    from inference_workers.substance.prompts import NQ_ASK
-    from inference_workers.substance.runner import NQ_MAX_NEW_TOKENS
 
     return decoding_config_for(
         temperature=0.0, top_p=1.0, max_new_tokens=NQ_MAX_NEW_TOKENS, seed=0, system_prompt=NQ_ASK
@@ -270,8 +275,6 @@ def setup_fact_check_study(n_questions: int) -> LiveSetup:
     answers once; comparisons are added as they arrive.
     """
     import random
-
-    from inference_workers.substance.datasets import efficientqa_test_rated, seeded_subset
 
     chosen = seeded_subset([q for q in efficientqa_test_rated() if q.rated], n_questions, seed=0)
     draw = random.Random(0)  # noqa: S311 - a reproducible draw, not a secret
