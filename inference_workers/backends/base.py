@@ -4,9 +4,15 @@ A backend says which model kinds it serves and on which Celery queue; it validat
 model, turns a job's prompts into answers batch by batch (the job runner stores each batch, writes
 progress and checks the cancel flag in between), and may answer benchmark questions greedily.
 Callers never test a model's kind: they ask ``backend_for(model)`` (registry.py).
+
+A backend that decodes token by token also reports each step of the running batch to whoever listens
+(``listening_to_steps``), so progress and the heartbeat advance inside a long batch; the interface of
+``generate`` and ``answer`` stays as it is, and a backend that cannot see steps reports nothing.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,6 +24,28 @@ GENERATION_TASK = "inference_workers.tasks.run_generation_job"
 
 SMOKE_PROMPT = "Say hello."
 SMOKE_TOKENS = 8
+
+
+# (completion tokens generated so far in the running batch, seconds it has been generating). It may raise to
+# abandon the batch (a cancel): its answers are then never yielded.
+StepListener = Callable[[int, float], None]
+
+_step_listener: ContextVar[StepListener | None] = ContextVar("step_listener", default=None)
+
+
+@contextmanager
+def listening_to_steps(listener: StepListener) -> Iterator[None]:
+    """Call ``listener`` on every decoding step a backend reports while the block runs."""
+    token = _step_listener.set(listener)
+    try:
+        yield
+    finally:
+        _step_listener.reset(token)
+
+
+def step_listener() -> StepListener | None:
+    """Who listens to decoding steps now, if anyone (a backend skips its per-step work when no one does)."""
+    return _step_listener.get()
 
 
 class Refused(Exception):

@@ -4,6 +4,8 @@ Never ``trust_remote_code``; weights load from safetensors (``use_safetensors=Tr
 (``gguf_file=``), never from pickle. Generation is batched with left padding, so every row's
 prompt ends at the same column and its new tokens start right after it. Prompts are sorted by
 token length before batches are cut, and a batch that runs out of memory is halved (generation.py).
+Each decoding step is reported to the step listener (base.py), if one listens, through a stopping
+criterion that never stops.
 
 torch is imported where it is used, so the web process can ask the registry without loading it.
 """
@@ -19,7 +21,16 @@ from pathlib import Path
 from django.conf import settings
 
 from inference_workers import checkpoints
-from inference_workers.backends.base import SMOKE_PROMPT, SMOKE_TOKENS, Answer, Backend, Batch, Refused
+from inference_workers.backends.base import (
+    SMOKE_PROMPT,
+    SMOKE_TOKENS,
+    Answer,
+    Backend,
+    Batch,
+    Refused,
+    StepListener,
+    step_listener,
+)
 from inference_workers.generation import ModelCache, length_sorted_batches, run_halving_on_oom
 from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, ModelStatus, Prompt
 
@@ -115,6 +126,33 @@ def count_prompt_tokens(loaded: LoadedModel, rendered: list[str]) -> list[int]:
     return [len(ids) for ids in loaded.tokenizer(rendered, add_special_tokens=False)["input_ids"]]
 
 
+def step_counter(stop_ids: set[int], started: float, on_step: StepListener):
+    """A stopping criterion that never stops: after each decoding step it calls ``on_step(tokens, seconds)``.
+
+    tokens = the rows' new tokens so far, each row counted up to and including its first stop token, as
+    ``Generated.completion_tokens`` counts them; seconds since ``started`` (``time.perf_counter``).
+    """
+    import torch
+    from transformers import StoppingCriteria
+
+    class StepCounter(StoppingCriteria):
+        def __init__(self):
+            self.tokens = 0
+            self.finished = self.stops = None
+
+        def __call__(self, input_ids, scores, **kwargs):
+            last = input_ids[:, -1]
+            if self.finished is None:
+                self.finished = torch.zeros_like(last, dtype=torch.bool)
+                self.stops = torch.tensor(sorted(stop_ids), device=last.device)
+            self.tokens += int((~self.finished).sum())
+            self.finished |= torch.isin(last, self.stops)
+            on_step(self.tokens, time.perf_counter() - started)
+            return torch.zeros_like(last, dtype=torch.bool)
+
+    return StepCounter()
+
+
 def generate_batch(
     loaded: LoadedModel,
     rendered: list[str],
@@ -124,11 +162,17 @@ def generate_batch(
     max_new_tokens: int,
     seed: int,
     min_new_tokens: int = 0,
+    on_step: StepListener | None = None,
 ) -> tuple[list[Generated], float]:
-    """Generate for one batch of rendered prompts; returns the answers and the seconds it took."""
+    """Generate for one batch of rendered prompts; returns the answers and the seconds it took.
+
+    ``on_step(tokens so far, seconds)`` is called after every decoding step; it may raise to abandon the batch.
+    """
     import torch
+    from transformers import StoppingCriteriaList
 
     tokenizer = loaded.tokenizer
+    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     enc = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
     sampling = temperature > 0
     kwargs = {"do_sample": sampling, "max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
@@ -140,11 +184,12 @@ def generate_batch(
         kwargs["min_new_tokens"] = min_new_tokens
     torch.manual_seed(seed)
     started = time.perf_counter()
+    if on_step is not None:
+        kwargs["stopping_criteria"] = StoppingCriteriaList([step_counter(stop_ids, started, on_step)])
     with torch.inference_mode():
         out = loaded.model.generate(**enc, **kwargs)
     seconds = time.perf_counter() - started
     new = out[:, enc["input_ids"].shape[1] :].cpu()
-    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
     results = []
     for row, n_prompt in zip(new.tolist(), prompt_lengths, strict=True):
@@ -327,12 +372,20 @@ class LocalBackend(Backend):
             yield [i for indices, _, _ in calls for i in indices], [o.text for _, outputs, _ in calls for o in outputs]
 
     def _sorted_batches(self, loaded: LoadedModel, rendered: list[str], sampling: dict) -> Iterator[list[Call]]:
-        """Generate in length-sorted batches, halving a batch that runs out of memory; yields each batch's calls."""
+        """Generate in length-sorted batches, halving a batch that runs out of memory; yields each batch's calls.
+
+        Each decoding step is reported to the step listener, if any, with the batch's totals so far (the
+        calls of a halved batch that already returned, plus the running one)."""
         lengths = count_prompt_tokens(loaded, rendered) if rendered else []
+        listener = step_listener()
+        returned: list[Call] = []
 
         def generate(indices: list[int]) -> list[Call]:
-            outputs, seconds = generate_batch(loaded, [rendered[i] for i in indices], **sampling)
-            return [(indices, outputs, seconds)]
+            outputs, seconds = generate_batch(
+                loaded, [rendered[i] for i in indices], **sampling, on_step=batch_step(listener, returned)
+            )
+            returned.append((indices, outputs, seconds))
+            return [returned[-1]]
 
         def on_oom(size: int) -> None:
             free_memory()
@@ -340,4 +393,14 @@ class LocalBackend(Backend):
 
         batch_size = self.batch_size or settings.STYLEGAP_GENERATION_BATCH_SIZE
         for batch in length_sorted_batches(list(range(len(rendered))), lengths, batch_size):
+            returned.clear()
             yield run_halving_on_oom(batch, generate, is_out_of_memory, on_oom)
+
+
+def batch_step(listener: StepListener | None, returned: list[Call]) -> StepListener | None:
+    """A generate call's step reporter: its own figures plus those of the batch's calls already returned."""
+    if listener is None:
+        return None
+    tokens = sum(o.completion_tokens for _, outputs, _ in returned for o in outputs)
+    seconds = sum(s for _, _, s in returned)
+    return lambda step_tokens, step_seconds: listener(tokens + step_tokens, seconds + step_seconds)

@@ -62,3 +62,23 @@ def test_the_model_cache_keeps_the_most_recently_used_models():
     assert loads == ["a", "b", "c"]
     assert evicted == ["model b"]
     assert "a" in cache and "c" in cache and "b" not in cache and len(cache) == 2
+
+
+def test_each_decoding_step_is_reported_and_the_last_count_is_the_answers_tokens(tiny_llama_dir):
+    from inference_workers.backends.local import WeightsSpec, generate_batch, load_model
+
+    loaded = load_model(WeightsSpec(folder=tiny_llama_dir), device="cpu")
+    steps = []
+    outputs, seconds = generate_batch(
+        loaded,
+        ["One.", "Two, three.", "Four"],
+        temperature=0,
+        top_p=1,
+        max_new_tokens=12,
+        seed=0,
+        on_step=lambda tokens, seconds: steps.append((tokens, seconds)),
+    )
+    assert len(steps) == max(o.completion_tokens for o in outputs)
+    assert [t for t, _ in steps] == sorted({t for t, _ in steps}) and steps[0][0] == 3
+    assert steps[-1][0] == sum(o.completion_tokens for o in outputs)
+    assert 0 < steps[-1][1] <= seconds
