@@ -234,7 +234,7 @@ def do_start_generation_job(
 
 
 def do_cancel_generation_job(job: GenerationJob) -> None:
-    """Ask the worker to stop after the current batch; a job still queued is cancelled at once."""
+    """Ask the worker to stop at its next progress check; a job still queued is cancelled at once."""
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(pk=job.pk)
         if job.is_finished:

@@ -165,6 +165,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "done",
         "prompt_tokens",
         "completion_tokens",
+        "tokens_in_flight",
         "tokens_per_second",
         "eta_seconds",
         "cost_usd",

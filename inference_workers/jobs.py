@@ -3,10 +3,14 @@
 A job is resumable by construction: it only ever asks for prompts that have no Response yet
 (model x prompt x decoding config), inserts with conflict handling against the database's unique
 constraint, and derives ``done`` from the Responses stored, never from a counter. Between batches
-it writes progress and a heartbeat, and checks the cancel flag.
+it writes progress and a heartbeat, and checks the cancel flag; during a batch, a backend that decodes
+token by token reports its steps, and at most once every ``STEP_PROGRESS_EVERY_S`` the job writes the
+batch's tokens so far (``tokens_in_flight``), throughput and ETA, the heartbeat, and checks the cancel
+flag again (a cancel abandons the running batch: its answers are not stored).
 
-Progress figures: tokens/s = completion tokens generated in this run / seconds spent generating;
-ETA = prompts left x (seconds elapsed in this run / prompts answered in this run).
+Progress figures: tokens/s = completion tokens generated in this run (stored and in flight) / seconds
+spent generating; ETA = prompts left x (seconds elapsed in this run / prompts answered in this run),
+unknown until a batch is stored.
 """
 
 import logging
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from django.db.models import F
 from django.utils import timezone
 
-from inference_workers.backends.base import Answer, Backend
+from inference_workers.backends.base import Answer, Backend, Batch, listening_to_steps
 from inference_workers.backends.local import (
     LocalBackend,
     load_cached,  # noqa: F401 - bench/generation.py warms it through here
@@ -28,6 +32,9 @@ from inference_workers.models import GenerationJob, JobStatus, ModelKind, Prompt
 from inference_workers.style_features import style_features
 
 logger = logging.getLogger(__name__)
+
+# Per-step progress writes are throttled to this, so a fast decoder does not hammer the database.
+STEP_PROGRESS_EVERY_S = 1.0
 
 
 class JobCancelled(Exception):
@@ -49,7 +56,8 @@ def claim_job(job_id: int, task_id: str | None) -> GenerationJob | None:
     if job is not None:
         job.started_at = job.started_at or job.heartbeat_at
         job.total = job.prompt_set.prompts.count()
-        job.save(update_fields=["started_at", "total"])
+        job.tokens_in_flight = 0  # a batch a dead worker was decoding is gone
+        job.save(update_fields=["started_at", "total", "tokens_in_flight"])
     return job
 
 
@@ -84,20 +92,63 @@ def store_answers(job: GenerationJob, answers: list[Answer]) -> None:
     Response.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+def eta_seconds(job: GenerationJob, stats: RunStats, done: int) -> float | None:
+    if not stats.answered:
+        return None
+    return max(job.total - done, 0) * (time.perf_counter() - stats.started) / stats.answered
+
+
+def tokens_per_second(stats: RunStats, tokens_in_flight: int = 0, seconds_in_flight: float = 0.0) -> float | None:
+    seconds = stats.generating_s + seconds_in_flight
+    return (stats.completion_tokens + tokens_in_flight) / seconds if seconds else None
+
+
 def record_progress(job: GenerationJob, stats: RunStats, **increments) -> bool:
-    """Write done/total, throughput, ETA and the heartbeat; returns True when cancel was requested."""
+    """Write done/total, throughput, ETA and the heartbeat after a stored batch (whose tokens leave
+    ``tokens_in_flight`` for ``completion_tokens`` in the same update); returns True when cancel was requested."""
     done = answered_prompt_ids(job).count()
-    elapsed = time.perf_counter() - stats.started
-    left = max(job.total - done, 0)
     updates = {
         "done": min(done, job.total),
         "heartbeat_at": timezone.now(),
-        "eta_seconds": (left * elapsed / stats.answered) if stats.answered else None,
-        "tokens_per_second": (stats.completion_tokens / stats.generating_s) if stats.generating_s else None,
+        "eta_seconds": eta_seconds(job, stats, done),
+        "tokens_per_second": tokens_per_second(stats),
+        "tokens_in_flight": 0,
     }
     updates.update({name: F(name) + value for name, value in increments.items()})
     GenerationJob.objects.filter(pk=job.pk).update(**updates)
+    return cancel_requested(job)
+
+
+def record_step_progress(job: GenerationJob, stats: RunStats, tokens: int, seconds: float) -> bool:
+    """Write the running batch's tokens so far, throughput, ETA and the heartbeat; True when cancel was requested."""
+    GenerationJob.objects.filter(pk=job.pk).update(
+        tokens_in_flight=tokens,
+        heartbeat_at=timezone.now(),
+        eta_seconds=eta_seconds(job, stats, answered_prompt_ids(job).count()),
+        tokens_per_second=tokens_per_second(stats, tokens, seconds),
+    )
+    return cancel_requested(job)
+
+
+def cancel_requested(job: GenerationJob) -> bool:
     return GenerationJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+
+
+def step_progress(job: GenerationJob, stats: RunStats):
+    """A step listener (backends/base.py) that records progress at most once every STEP_PROGRESS_EVERY_S
+    and abandons the batch (raises JobCancelled) when a cancel was requested."""
+    last_write = -float("inf")
+
+    def on_step(tokens: int, seconds: float) -> None:
+        nonlocal last_write
+        now = time.perf_counter()
+        if now - last_write < STEP_PROGRESS_EVERY_S:
+            return
+        last_write = now
+        if record_step_progress(job, stats, tokens, seconds):
+            raise JobCancelled
+
+    return on_step
 
 
 def finish_job(job: GenerationJob, status: str, error: str = "") -> None:
@@ -109,6 +160,7 @@ def finish_job(job: GenerationJob, status: str, error: str = "") -> None:
         eta_seconds=0 if status == JobStatus.SUCCEEDED else None,
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
+        tokens_in_flight=0,
     )
 
 
@@ -119,26 +171,32 @@ def backend_work(backend: Backend) -> Work:
     """Answer the pending prompts with ``backend``: store each batch, record progress, stop when cancelled."""
 
     def work(job: GenerationJob, prompts: list[Prompt], stats: RunStats) -> None:
-        for batch in backend.generate(job.model, job.decoding_config, prompts):
-            store_answers(job, batch.answers)
-            n_prompt = sum(a.prompt_tokens or 0 for a in batch.answers)
-            n_completion = sum(a.completion_tokens or 0 for a in batch.answers)
-            stats.answered += len(batch.answers)
-            stats.completion_tokens += n_completion
-            stats.generating_s += batch.seconds
-            cancelled = record_progress(
-                job,
-                stats,
-                prompt_tokens=n_prompt,
-                completion_tokens=n_completion,
-                cost_usd=batch.cost_usd,
-                api_requests=batch.api_requests,
-                api_retries=batch.api_retries,
-            )
-            if cancelled:
-                raise JobCancelled
+        with listening_to_steps(step_progress(job, stats)):
+            for batch in backend.generate(job.model, job.decoding_config, prompts):
+                store_batch(job, batch, stats)
 
     return work
+
+
+def store_batch(job: GenerationJob, batch: Batch, stats: RunStats) -> None:
+    """Store one batch's answers and record progress; raises JobCancelled when a cancel was requested."""
+    store_answers(job, batch.answers)
+    n_prompt = sum(a.prompt_tokens or 0 for a in batch.answers)
+    n_completion = sum(a.completion_tokens or 0 for a in batch.answers)
+    stats.answered += len(batch.answers)
+    stats.completion_tokens += n_completion
+    stats.generating_s += batch.seconds
+    cancelled = record_progress(
+        job,
+        stats,
+        prompt_tokens=n_prompt,
+        completion_tokens=n_completion,
+        cost_usd=batch.cost_usd,
+        api_requests=batch.api_requests,
+        api_retries=batch.api_retries,
+    )
+    if cancelled:
+        raise JobCancelled
 
 
 def run_job(job_id: int, task_id: str | None, work: Work | None = None) -> str:

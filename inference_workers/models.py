@@ -197,14 +197,19 @@ class GenerationJob(models.Model):
     done = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
+    # Of the batch being decoded: written every second or so, folded into completion_tokens when it is stored.
+    tokens_in_flight = models.BigIntegerField(default=0)
     tokens_per_second = models.FloatField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
     queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the model's own.")
-    cancel_requested = models.BooleanField(default=False, help_text="Checked by the worker between batches.")
+    cancel_requested = models.BooleanField(
+        default=False,
+        help_text="Checked by the worker between batches and, for a local model, every second or so during one.",
+    )
     eta_seconds = models.FloatField(null=True, blank=True)
-    # Written between batches; a running job whose heartbeat stops was lost with its worker.
+    # Written between batches and during one; a running job whose heartbeat stops was lost with its worker.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     api_requests = models.PositiveIntegerField(default=0)
     api_retries = models.PositiveIntegerField(default=0)
@@ -218,6 +223,7 @@ class GenerationJob(models.Model):
         constraints = [
             models.CheckConstraint(name="job_done_within_total", condition=Q(done__lte=F("total"))),
             models.CheckConstraint(name="job_cost_non_negative", condition=Q(cost_usd__gte=0)),
+            models.CheckConstraint(name="job_tokens_in_flight_non_negative", condition=Q(tokens_in_flight__gte=0)),
         ]
 
     def __str__(self) -> str:
@@ -226,6 +232,11 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+    @property
+    def tokens_so_far(self) -> int:
+        """Completion tokens of the stored answers and of the batch being decoded."""
+        return self.completion_tokens + self.tokens_in_flight
 
 
 class Response(models.Model):

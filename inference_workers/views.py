@@ -54,6 +54,8 @@ def job_progress_dict(job: GenerationJob) -> dict:
         "eta_seconds": round(job.eta_seconds) if job.eta_seconds is not None else None,
         "prompt_tokens": job.prompt_tokens,
         "completion_tokens": job.completion_tokens,
+        # Stored answers' tokens plus those of the batch being decoded: what the page shows as tokens out.
+        "tokens_so_far": job.tokens_so_far,
         "cost_usd": str(job.cost_usd),
         "cancel_requested": job.cancel_requested,
         "finished": job.is_finished,
@@ -72,7 +74,7 @@ def job_progress(request, pk):
 def job_cancel(request, pk):
     job = get_object_or_404(GenerationJob, pk=pk)
     do_cancel_generation_job(job)
-    messages.info(request, "Cancel requested: the worker stops after the current batch.")
+    messages.info(request, "Cancel requested: the worker stops at its next progress check, storing none of its batch.")
     return redirect("inference:job-detail", pk=pk)
 
 

@@ -15,7 +15,7 @@
     set("tokens_per_second", p.tokens_per_second === null ? "—" : p.tokens_per_second);
     set("eta", p.eta_seconds === null ? "—" : p.eta_seconds + " s");
     set("prompt_tokens", p.prompt_tokens);
-    set("completion_tokens", p.completion_tokens);
+    set("tokens_so_far", p.tokens_so_far);
     set("cost_usd", p.cost_usd);
     set("error", p.error);
     bar.max = Math.max(p.total, 1);

@@ -1,0 +1,148 @@
+"""A local job reports while it decodes: tokens so far and its heartbeat advance inside one batch, seen from
+this process while the real worker generates, so a batch longer than the stale threshold is not taken for a
+dead worker.
+
+The model is a random-weights Llama that takes a few milliseconds a step and never says end-of-sequence, so
+one batch of a long answer keeps the worker decoding for several seconds.
+"""
+
+import json
+import time
+
+import pytest
+from django.urls import reverse
+
+from inference_workers.actions import (
+    decoding_config_for,
+    do_cancel_generation_job,
+    do_resume_stalled_jobs,
+    do_start_generation_job,
+)
+from inference_workers.models import GenerationJob, JobStatus, ModelKind, ModelRole, Response
+from tests import factories
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+STALE_AFTER_S = 3
+# Enough steps for one batch to outlast STALE_AFTER_S several times over, even on a fast machine.
+LONG_ANSWER_TOKENS = 1500
+# Only a bound for a wedged worker: every wait below ends as soon as the row says so.
+GIVE_UP_S = 600
+
+
+@pytest.fixture(scope="module")
+def slow_llama_dir(tmp_path_factory, smollm2_tokenizer_dir):
+    """The tiny Llama of conftest.py with room for long answers."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    torch.manual_seed(1)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    folder = tmp_path_factory.mktemp("slow-llama")
+    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    for item in smollm2_tokenizer_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    return folder
+
+
+@pytest.fixture
+def slow_llama(worker, slow_llama_dir):
+    """The model, already loaded in the worker by a one-token job (loading is not what these tests time)."""
+    model = factories.model(kind=ModelKind.HF_CHECKPOINT, role=ModelRole.IMITATION, server_path=str(slow_llama_dir))
+    warm_up = factories.prompt_set()
+    factories.prompt(warm_up, text="Hello.")
+    job = do_start_generation_job(model, warm_up, decoding_config_for(temperature=0, top_p=1, max_new_tokens=1))
+    assert wait_for_end(job).status == JobStatus.SUCCEEDED, job.error
+    return model
+
+
+def long_job(model, n_prompts: int = 2) -> GenerationJob:
+    """One batch (the default batch size is above ``n_prompts``) of long answers."""
+    ps = factories.prompt_set()
+    for i in range(n_prompts):
+        factories.prompt(ps, text=f"Tell a very long story, number {i}.")
+    config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=LONG_ANSWER_TOKENS)
+    return do_start_generation_job(model, ps, config)
+
+
+def wait_for_end(job: GenerationJob, each=lambda job: None) -> GenerationJob:
+    """Poll the row until the job finishes, calling ``each(job)`` on every reading."""
+    deadline = time.monotonic() + GIVE_UP_S
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        each(job)
+        if job.is_finished:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job.pk} still {job.status} after {GIVE_UP_S} s ({job.done}/{job.total})")
+
+
+def test_a_batch_longer_than_the_stale_threshold_is_not_requeued_while_its_heartbeat_advances(slow_llama):
+    job = long_job(slow_llama)
+    task_id = job.celery_task_id
+    requeued: list[int] = []
+
+    def beat(job):
+        requeued.extend(do_resume_stalled_jobs(stale_after_s=STALE_AFTER_S))
+
+    job = wait_for_end(job, beat)
+
+    assert requeued == [], "the beat task took a job that was decoding for a dead one"
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.celery_task_id == task_id, "queued once"
+    assert job.done == job.total == 2 and Response.objects.filter(job=job).count() == 2
+    assert (job.finished_at - job.started_at).total_seconds() > 2 * STALE_AFTER_S, "the batch outlasted the threshold"
+
+
+def test_tokens_so_far_and_the_heartbeat_advance_before_the_first_answer_is_stored(slow_llama, researcher_client):
+    job = long_job(slow_llama)
+    tokens_seen: list[int] = []
+    heartbeats_seen: list = []
+    figures_mid_batch: list[dict] = []
+
+    def watch(job):
+        if job.status != JobStatus.RUNNING or job.done:
+            return
+        if job.tokens_so_far and job.tokens_so_far not in tokens_seen:
+            tokens_seen.append(job.tokens_so_far)
+            heartbeats_seen.append(job.heartbeat_at)
+        if len(tokens_seen) == 2 and not figures_mid_batch:
+            url = reverse("inference:job-progress", args=[job.pk])
+            figures_mid_batch.append(json.loads(researcher_client.get(url).content))
+
+    job = wait_for_end(job, watch)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert len(tokens_seen) >= 3 and tokens_seen == sorted(tokens_seen), tokens_seen
+    assert len(set(heartbeats_seen)) >= 3 and heartbeats_seen == sorted(heartbeats_seen)
+    (mid,) = figures_mid_batch
+    assert mid["done"] == 0 and mid["completion_tokens"] == 0
+    assert mid["tokens_so_far"] > 0 and mid["tokens_per_second"] > 0
+    assert job.tokens_in_flight == 0 and job.completion_tokens == 2 * LONG_ANSWER_TOKENS == job.tokens_so_far
+
+
+def test_a_cancel_stops_the_running_batch_and_stores_none_of_it(slow_llama):
+    job = long_job(slow_llama)
+
+    def cancel_once_decoding(job):
+        if job.tokens_in_flight and not job.cancel_requested:
+            do_cancel_generation_job(job)
+
+    job = wait_for_end(job, cancel_once_decoding)
+
+    assert job.status == JobStatus.CANCELLED
+    assert Response.objects.filter(job=job).count() == 0 and job.done == 0
+    assert job.tokens_in_flight == 0 and job.completion_tokens == 0
