@@ -4,6 +4,9 @@ A run is resumable by construction: it asks only for items with no BenchmarkItem
 run), inserts with conflict handling, and derives ``n_items`` / ``n_correct`` from the stored
 items, never from a counter. Progress is ``n_items`` of ``planned_total(run)``.
 
+Generation (NQ-open, TruthfulQA generation) also writes the heartbeat during a batch, at most once every
+``jobs.STEP_PROGRESS_EVERY_S``, from the backend's decoding steps, so a long batch is not taken for a dead worker.
+
 - NQ-open: greedy decoding of the instruction prompt (prompts.py), scored by ``contains`` matching
   (scoring.py); ``exact`` is recomputed from the stored prediction and gold on the results page.
 - TruthfulQA MC1 (local models only): the choice with the highest summed log-likelihood (likelihood.py).
@@ -18,9 +21,10 @@ from collections.abc import Callable, Sequence
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from inference_workers.backends.base import Refused
+from inference_workers.backends.base import Refused, listening_to_steps
 from inference_workers.backends.registry import backend_for
 from inference_workers.claims import claim
+from inference_workers.jobs import STEP_PROGRESS_EVERY_S
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
 from inference_workers.substance import datasets, prompts, scoring
 
@@ -133,11 +137,26 @@ def finish_run(run: BenchmarkRun, status: str, error: str = "") -> None:
 Progress = Callable[[int, int], None]
 
 
+def step_heartbeat(run: BenchmarkRun):
+    """A step listener (backends/base.py) that writes the run's heartbeat at most once every STEP_PROGRESS_EVERY_S."""
+    last_write = -float("inf")
+
+    def on_step(tokens: int, seconds: float) -> None:
+        nonlocal last_write
+        now = time.perf_counter()
+        if now - last_write >= STEP_PROGRESS_EVERY_S:
+            last_write = now
+            BenchmarkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+    return on_step
+
+
 def _answer(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
     """Greedy answers of the run's model (its backend's ``answer``), stored batch by batch."""
     answers = backend_for(run.model).answer(run.model, [ask(q.question) for q in questions], max_new_tokens)
-    for indices, texts in answers:
-        store([questions[i] for i in indices], texts)
+    with listening_to_steps(step_heartbeat(run)):
+        for indices, texts in answers:
+            store([questions[i] for i in indices], texts)
 
 
 def _scored_answers(run: BenchmarkRun, progress: Progress, gold: Callable, is_correct: Callable):

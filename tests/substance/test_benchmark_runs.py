@@ -172,3 +172,23 @@ def test_a_stale_delivery_of_a_run_steps_aside_and_the_current_one_scores_it(
     assert tasks.run_benchmark.apply((run.pk,), task_id=run.celery_task_id).get() == JobStatus.SUCCEEDED
     run.refresh_from_db()
     assert run.n_items == 2
+
+
+def test_an_nq_run_writes_its_heartbeat_while_a_batch_decodes(tiny_llama, monkeypatch):
+    monkeypatch.setattr(runner, "STEP_PROGRESS_EVERY_S", 0)
+    run = do_create_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=2, subset_seed=0)
+    claimed, before_store = [], []
+    claim_run, store_results = runner.claim_run, runner.store_results
+
+    def claim_and_note(run_id, task_id=None):
+        claimed.append(claim_run(run_id, task_id).heartbeat_at)
+        return BenchmarkRun.objects.get(pk=run_id)
+
+    def note_and_store(run, items):
+        before_store.append(BenchmarkRun.objects.get(pk=run.pk).heartbeat_at)
+        return store_results(run, items)
+
+    monkeypatch.setattr(runner, "claim_run", claim_and_note)
+    monkeypatch.setattr(runner, "store_results", note_and_store)
+    assert runner.run_benchmark(run.pk) == JobStatus.SUCCEEDED
+    assert len(before_store) == 1 and before_store[0] > claimed[0], "the heartbeat moved before the batch was stored"
