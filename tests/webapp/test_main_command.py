@@ -79,10 +79,22 @@ class Launch:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
-    def leftover_processes(self) -> list[str]:
-        """Processes of this launch's group still running after stop() (zombies are already dead)."""
-        out = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(self.proc.pid)], capture_output=True, text=True)
-        return [line for line in out.stdout.splitlines() if line.split() and not line.split()[1].startswith("Z")]
+    def leftover_processes(self, settle: float = 30) -> list[str]:
+        """Processes of this launch's group still running after stop() (zombies are already dead).
+
+        A process already tearing down when bin/run returned (on a busy machine, a gunicorn worker whose
+        memory is freed but which has not been reaped yet, shown as "[gunicorn]") gets ``settle`` seconds
+        to go; one that is still there after that is a leftover.
+        """
+        deadline = time.monotonic() + settle
+        while True:
+            out = subprocess.run(
+                ["ps", "-o", "pid=,stat=,args=", "-g", str(self.proc.pid)], capture_output=True, text=True
+            )
+            alive = [line for line in out.stdout.splitlines() if line.split() and not line.split()[1].startswith("Z")]
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.5)
 
     def credentials(self) -> dict[str, str]:
         return dict(re.findall(r"^Login: (\w+) / (\S+)$", self.output, re.MULTILINE))
