@@ -22,16 +22,15 @@ def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
-    """A 2-layer Llama with hidden size 32 and random weights, saved as safetensors with a tokenizer."""
+def build_tiny_llama(folder: Path, tokenizer_dir: Path, seed: int = 0, max_position_embeddings: int = 512) -> Path:
+    """A 2-layer Llama with hidden size 32 and random weights (seeded), saved as safetensors with a tokenizer."""
     import shutil
 
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -39,15 +38,19 @@ def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=max_position_embeddings,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
-    folder = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    for item in smollm2_tokenizer_dir.iterdir():
+    for item in tokenizer_dir.iterdir():
         shutil.copy(item, folder / item.name)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
 
 
 @pytest.fixture(scope="session")

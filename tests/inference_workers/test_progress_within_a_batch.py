@@ -20,42 +20,25 @@ from inference_workers.actions import (
 )
 from inference_workers.models import GenerationJob, JobStatus, ModelKind, ModelRole, Response
 from tests import factories
+from tests.inference_workers.conftest import build_tiny_llama
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 STALE_AFTER_S = 3
-# Enough steps for one batch to outlast STALE_AFTER_S several times over, even on a fast machine.
 LONG_ANSWER_TOKENS = 1500
+# The stale test's batch: about 16 s here (4.6 ms a step), so it outlasts STALE_AFTER_S on a machine
+# several times faster than this one as well.
+STALE_TEST_TOKENS = 3500
 # Only a bound for a wedged worker: every wait below ends as soon as the row says so.
 GIVE_UP_S = 600
 
 
 @pytest.fixture(scope="module")
 def slow_llama_dir(tmp_path_factory, smollm2_tokenizer_dir):
-    """The tiny Llama of conftest.py with room for long answers."""
-    import shutil
-
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    torch.manual_seed(1)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
+    """The tiny Llama of conftest.py (another seed, one that never says end-of-sequence) with room for long answers."""
+    return build_tiny_llama(
+        tmp_path_factory.mktemp("slow-llama"), smollm2_tokenizer_dir, seed=1, max_position_embeddings=4096
     )
-    folder = tmp_path_factory.mktemp("slow-llama")
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    for item in smollm2_tokenizer_dir.iterdir():
-        shutil.copy(item, folder / item.name)
-    return folder
 
 
 @pytest.fixture
@@ -69,12 +52,12 @@ def slow_llama(worker, slow_llama_dir):
     return model
 
 
-def long_job(model, n_prompts: int = 2) -> GenerationJob:
+def long_job(model, n_prompts: int = 2, tokens: int = LONG_ANSWER_TOKENS) -> GenerationJob:
     """One batch (the default batch size is above ``n_prompts``) of long answers."""
     ps = factories.prompt_set()
     for i in range(n_prompts):
         factories.prompt(ps, text=f"Tell a very long story, number {i}.")
-    config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=LONG_ANSWER_TOKENS)
+    config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=tokens)
     return do_start_generation_job(model, ps, config)
 
 
@@ -91,7 +74,7 @@ def wait_for_end(job: GenerationJob, each=lambda job: None) -> GenerationJob:
 
 
 def test_a_batch_longer_than_the_stale_threshold_is_not_requeued_while_its_heartbeat_advances(slow_llama):
-    job = long_job(slow_llama)
+    job = long_job(slow_llama, tokens=STALE_TEST_TOKENS)
     task_id = job.celery_task_id
     requeued: list[int] = []
 
@@ -104,7 +87,7 @@ def test_a_batch_longer_than_the_stale_threshold_is_not_requeued_while_its_heart
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.celery_task_id == task_id, "queued once"
     assert job.done == job.total == 2 and Response.objects.filter(job=job).count() == 2
-    assert (job.finished_at - job.started_at).total_seconds() > 2 * STALE_AFTER_S, "the batch outlasted the threshold"
+    assert (job.finished_at - job.started_at).total_seconds() > STALE_AFTER_S, "the batch outlasted the threshold"
 
 
 def test_tokens_so_far_and_the_heartbeat_advance_before_the_first_answer_is_stored(slow_llama, researcher_client):
