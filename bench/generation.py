@@ -162,7 +162,7 @@ def main() -> None:
     config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=args.max_new_tokens, seed=0)
 
     began = time.perf_counter()
-    loaded = jobs.load_cached(model)  # the worker's cache: the job below finds it loaded
+    loaded = local.load_cached(model)  # the worker's cache: the job below finds it loaded
     print(f"model loaded in {time.perf_counter() - began:.1f} s")
     warm = local.render_prompt(loaded.tokenizer, "Hello")
     local.generate_batch(loaded, [warm, warm], temperature=0, top_p=1, max_new_tokens=4, seed=0)

@@ -22,10 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from inference_workers.backends.base import Answer, Backend, Batch, listening_to_steps
-from inference_workers.backends.local import (
-    LocalBackend,
-    load_cached,  # noqa: F401 - bench/generation.py warms it through here
-)
+from inference_workers.backends.local import LocalBackend
 from inference_workers.backends.registry import backend_for
 from inference_workers.claims import claim
 from inference_workers.models import GenerationJob, JobStatus, ModelKind, Prompt, Response
@@ -47,6 +44,7 @@ class RunStats:
     answered: int = 0
     completion_tokens: int = 0
     generating_s: float = 0.0
+    done: int = 0  # answered prompts of the job as of the last stored batch
 
 
 def claim_job(job_id: int, task_id: str | None) -> GenerationJob | None:
@@ -106,7 +104,7 @@ def tokens_per_second(stats: RunStats, tokens_in_flight: int = 0, seconds_in_fli
 def record_progress(job: GenerationJob, stats: RunStats, **increments) -> bool:
     """Write done/total, throughput, ETA and the heartbeat after a stored batch (whose tokens leave
     ``tokens_in_flight`` for ``completion_tokens`` in the same update); returns True when cancel was requested."""
-    done = answered_prompt_ids(job).count()
+    done = stats.done = answered_prompt_ids(job).count()
     updates = {
         "done": min(done, job.total),
         "heartbeat_at": timezone.now(),
@@ -124,7 +122,7 @@ def record_step_progress(job: GenerationJob, stats: RunStats, tokens: int, secon
     GenerationJob.objects.filter(pk=job.pk).update(
         tokens_in_flight=tokens,
         heartbeat_at=timezone.now(),
-        eta_seconds=eta_seconds(job, stats, answered_prompt_ids(job).count()),
+        eta_seconds=eta_seconds(job, stats, stats.done),  # done moves only when a batch is stored
         tokens_per_second=tokens_per_second(stats, tokens, seconds),
     )
     return cancel_requested(job)
