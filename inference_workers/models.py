@@ -8,8 +8,11 @@ import hashlib
 import json
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+
+from inference_workers.egress import EgressRefused, check_endpoint, check_key_env
 
 
 class ModelKind(models.TextChoices):
@@ -94,6 +97,19 @@ class LanguageModel(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.name
+
+    def clean(self):
+        super().clean()
+        if self.kind == ModelKind.OPENAI_API:
+            try:
+                check_key_env(self.api_key_env)
+            except EgressRefused as exc:
+                raise ValidationError({"api_key_env": str(exc)}) from exc
+            if self.api_base_url:
+                try:
+                    check_endpoint(self.api_base_url, "")
+                except EgressRefused as exc:
+                    raise ValidationError({"api_base_url": str(exc)}) from exc
 
 
 class PromptSet(models.Model):

@@ -107,6 +107,10 @@ def pytest_configure(config):
     # tests/ratings/test_engine_on_sqlite.py runs the engine's own tests again on the embedded default.
     if db["ENGINE"] != "django.db.backends.postgresql" and os.environ.get("STYLEGAP_TESTS_ON_SQLITE") != "1":
         pytest.exit("The test suite runs on Postgres: use `make test` (it sets DATABASE_URL).", returncode=2)
+    # The tests' OpenAI-protocol server (tests/inference_workers/chat_server.py) listens on http://127.0.0.1:
+    # an allowed API host here and in the worker process, which inherits this environment.
+    os.environ.setdefault("STYLEGAP_API_LOCAL_HOSTS", "127.0.0.1")
+    settings.STYLEGAP_API_LOCAL_HOSTS = [h.strip() for h in os.environ["STYLEGAP_API_LOCAL_HOSTS"].split(",")]
 
 
 @pytest.fixture(scope="session")

@@ -248,6 +248,9 @@ STYLEGAP_GENERATION_BATCH_SIZE = env_int("STYLEGAP_GENERATION_BATCH_SIZE", 32)
 STYLEGAP_API_CONCURRENCY = env_int("STYLEGAP_API_CONCURRENCY", 8)
 STYLEGAP_API_MAX_ATTEMPTS = env_int("STYLEGAP_API_MAX_ATTEMPTS", 6)
 STYLEGAP_API_BACKOFF_SECONDS = float(env_str("STYLEGAP_API_BACKOFF_SECONDS") or 1.0)
+# API models: key variables beyond STYLEGAP_API_KEY_*, and hosts reachable over http / on private addresses.
+STYLEGAP_API_KEY_VARIABLES = env_list("STYLEGAP_API_KEY_VARIABLES")
+STYLEGAP_API_LOCAL_HOSTS = env_list("STYLEGAP_API_LOCAL_HOSTS")
 # A running job whose heartbeat is older than this lost its worker and is queued again.
 STYLEGAP_JOB_STALE_AFTER_SECONDS = env_int("STYLEGAP_JOB_STALE_AFTER_SECONDS", 30 * 60)
 

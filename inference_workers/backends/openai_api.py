@@ -3,34 +3,37 @@
 The key is read from the environment variable the model names, at call time, and is never
 stored or logged. Requests run in a bounded thread pool; a 429 or 5xx answer (or a dropped
 connection) is retried after ``Retry-After`` when the server sends one, else after
-``backoff_s * 2**attempt`` (capped at ``max_backoff_s``).
+``backoff_s * 2**attempt`` (capped at ``max_backoff_s``). Where a request may go and which variable
+may hold its key is checked before each request (``inference_workers/egress.py``); an error answer
+is reduced to its status line, since its body may be an internal service's.
 """
 
+import http.client
 import json
 import os
-import re
+import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from http import HTTPStatus
 
 from django.conf import settings
 
-from inference_workers.backends.base import SMOKE_PROMPT, SMOKE_TOKENS, Answer, Backend, Batch, Refused
+from inference_workers.backends.base import (
+    SMOKE_PROMPT,
+    SMOKE_TOKENS,
+    Answer,
+    Backend,
+    Batch,
+    Refused,
+)
+from inference_workers.egress import EgressRefused, Target, check_key_env, parse_base_url, resolve
 from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, Prompt
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-# Providers echo (part of) a wrong key in their 401 text; such text must not reach the database.
-_KEYLIKE = re.compile(r"\b(?:sk|key|api)[-_][A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
-
-
-def redact(text: str, key: str) -> str:
-    if key:
-        text = text.replace(key, "[key]")
-    return _KEYLIKE.sub("[key]", text)
+MAX_ANSWER_BYTES = 16 * 1024**2
 
 
 class ApiError(Exception):
@@ -78,11 +81,46 @@ def _retry_after(headers, attempt: int, endpoint: ApiEndpoint) -> float:
     return min(endpoint.backoff_s * 2**attempt, endpoint.max_backoff_s)
 
 
+def status_line(status: int) -> str:
+    """``HTTP 404 Not Found``: all an error answer is reduced to (its body may be an internal service's)."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def post_json(target: Target, path: str, data: bytes, headers: dict, timeout_s: float):
+    """POST to the address ``resolve`` checked (TLS still verifies the host name); redirects are not followed.
+
+    Returns (status, headers, body); the body is read only for a 200 answer, and at most MAX_ANSWER_BYTES.
+    """
+    address = resolve(target)
+    kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+    conn = kind(target.host, target.port, timeout=timeout_s)
+    # Connect to the checked address, never to a second DNS answer.
+    conn._create_connection = lambda addr, timeout, source=None: socket.create_connection(
+        (address, addr[1]), timeout, source
+    )
+    try:
+        conn.request("POST", target.path + path, body=data, headers=headers)
+        response = conn.getresponse()
+        body = response.read(MAX_ANSWER_BYTES + 1) if response.status == 200 else b""
+        if len(body) > MAX_ANSWER_BYTES:
+            raise ApiError(f"The API answer is over {MAX_ANSWER_BYTES:,} bytes.")
+        return response.status, response.headers, body
+    finally:
+        conn.close()
+
+
 def chat_completion(endpoint: ApiEndpoint, body: dict, sleep=time.sleep) -> ApiAnswer:
-    """One chat completion, retried on 429/5xx and connection errors."""
-    url = endpoint.base_url.rstrip("/") + "/chat/completions"
+    """One chat completion, retried on 429/5xx and connection errors. The key variable and the endpoint are
+    checked again here (egress.py), whatever the model's row says."""
+    try:
+        check_key_env(endpoint.api_key_env)
+        target = parse_base_url(endpoint.base_url)
+    except EgressRefused as exc:
+        raise ApiError(str(exc)) from exc
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    key = ""
     if endpoint.api_key_env:
         key = os.environ.get(endpoint.api_key_env, "")
         if not key:
@@ -91,26 +129,26 @@ def chat_completion(endpoint: ApiEndpoint, body: dict, sleep=time.sleep) -> ApiA
     data = json.dumps(body).encode()
     last = ""
     for attempt in range(endpoint.max_attempts):
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310 - admin's URL
         started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=endpoint.timeout_s) as resp:  # noqa: S310
-                payload = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-            if exc.code not in RETRY_STATUSES:
-                detail = redact(exc.read(300).decode(errors="replace"), key)
-                raise ApiError(f"The API answered {last}: {detail}") from exc
-            sleep(_retry_after(exc.headers, attempt, endpoint))
-            continue
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            last = f"connection error ({getattr(exc, 'reason', exc)})"
+            status, answer_headers, raw = post_json(target, "/chat/completions", data, headers, endpoint.timeout_s)
+        except EgressRefused as exc:
+            raise ApiError(str(exc)) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            last = f"connection error ({type(exc).__name__})"
             sleep(_retry_after(None, attempt, endpoint))
+            continue
+        if status != 200:
+            last = status_line(status)
+            if status not in RETRY_STATUSES:
+                raise ApiError(f"The API answered {last}.")
+            sleep(_retry_after(answer_headers, attempt, endpoint))
             continue
         latency_ms = int((time.perf_counter() - started) * 1000)
         try:
+            payload = json.loads(raw)
             text = payload["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ApiError("The API answer has no choices[0].message.content.") from exc
         usage = payload.get("usage") or {}
         return ApiAnswer(

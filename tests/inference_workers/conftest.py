@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 # The session worker inherits the environment at start: the API key a test model names must be there.
-TEST_API_KEY_ENV = "STYLEGAP_TEST_API_KEY"
+TEST_API_KEY_ENV = "STYLEGAP_API_KEY_TEST"
 os.environ.setdefault(TEST_API_KEY_ENV, "sk-test-not-a-real-key")
 
 
