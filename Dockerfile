@@ -32,6 +32,12 @@ RUN groupadd --system --gid 10001 stylegap \
     && mkdir -p /app /data/var /data/media \
     && chown stylegap:stylegap /data/var /data/media
 
+# bubblewrap sandboxes model-written code (HumanEval); it needs user namespaces, which the
+# container runtime must allow (Docker's default seccomp profile does on current kernels).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # torch first (when asked for): it is by far the biggest layer and changes least often.

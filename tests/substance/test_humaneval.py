@@ -1,0 +1,83 @@
+"""HumanEval scoring with known-good and known-bad completions, run in the sandbox."""
+
+import os
+
+import pytest
+
+from inference_workers.substance import humaneval, sandbox
+from inference_workers.substance.humaneval import Problem, check_completion, program_for, score, truncate_completion
+from stats.pass_at_k import pass_at_k
+
+needs_sandbox = pytest.mark.skipif(
+    not os.environ.get("CI") and sandbox.sandbox_problem() is not None,
+    reason="bubblewrap is not usable on this developer machine (CI installs it and runs these)",
+)
+
+
+def by_id(task_id: str) -> Problem:
+    return next(p for p in humaneval.problems() if p.task_id == task_id)
+
+
+def test_the_dataset_is_whole():
+    problems = humaneval.problems()
+    assert len(problems) == 164
+    assert [p.task_id for p in problems] == [f"HumanEval/{i}" for i in range(164)]
+
+
+def test_a_continuation_is_cut_at_the_first_top_level_stop_sequence():
+    text = "    return a + b\n\n\ndef helper():\n    pass\n"
+    assert truncate_completion(text) == "    return a + b\n\n"
+    assert truncate_completion("    return 1\n# trailing comment\nprint(1)") == "    return 1"
+    assert truncate_completion("    x = 1\n    if x:\n        return x\n") == "    x = 1\n    if x:\n        return x\n"
+
+
+def test_a_fenced_whole_function_from_a_chat_model_redefines_the_prompt_function():
+    problem = by_id("HumanEval/0")
+    answer = "Here it is:\n```python\ndef has_close_elements(numbers, threshold):\n    return False\n```\nDone."
+    program = program_for(problem, answer)
+    assert program.startswith(problem.prompt)
+    assert "\ndef has_close_elements(numbers, threshold):\n    return False\n" in program
+    assert "Here it is" not in program and "Done." not in program
+    assert program.rstrip().endswith("check(has_close_elements)")
+
+
+@needs_sandbox
+@pytest.mark.parametrize("task_id", ["HumanEval/0", "HumanEval/10", "HumanEval/38", "HumanEval/53", "HumanEval/163"])
+def test_the_canonical_solution_passes(task_id):
+    problem = by_id(task_id)
+    outcome = check_completion(problem, problem.canonical_solution)
+    assert outcome.passed, outcome.output
+
+
+@needs_sandbox
+def test_known_bad_completions_fail_with_their_error():
+    problem = by_id("HumanEval/53")  # add(x, y)
+    wrong = check_completion(problem, "    return x - y\n")
+    assert not wrong.passed and wrong.status == "failed"
+    assert wrong.reason.startswith("AssertionError")
+    broken = check_completion(problem, "    return x +\n")
+    assert not broken.passed and broken.reason.startswith("SyntaxError")
+    slow = check_completion(problem, "    while True:\n        pass\n", sandbox.Limits(wall_seconds=20, cpu_seconds=1))
+    assert not slow.passed and slow.status == "cpu_limit"
+
+
+def test_pass_at_k_matches_hand_computed_values():
+    # n=5 samples, c=2 correct: pass@1 = 2/5; pass@2 = 1 - C(3,2)/C(5,2) = 1 - 3/10 = 0.7
+    assert pass_at_k(5, 2, 1) == pytest.approx(0.4)
+    assert pass_at_k(5, 2, 2) == pytest.approx(0.7)
+    assert pass_at_k(5, 4, 2) == 1.0  # n - c < k: every draw of 2 holds a correct one
+    assert pass_at_k(5, 0, 3) == 0.0
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
+
+
+def test_score_gives_pass_at_1_with_a_wilson_interval_and_pass_at_k_where_defined():
+    one_each = score({"a": [True], "b": [False], "c": [True], "d": [False]})
+    assert one_each.pass_at_1 == pytest.approx(0.5)
+    assert one_each.problems == 4 and one_each.samples == 4
+    low, high = one_each.interval
+    assert low < 0.5 < high
+    assert one_each.pass_at_k == {}
+    many = score({"a": [True, False, False, False, True], "b": [False] * 5}, ks=(1, 2, 10))
+    assert many.pass_at_1 == pytest.approx((0.4 + 0.0) / 2)
+    assert many.pass_at_k == {2: pytest.approx((0.7 + 0.0) / 2)}
