@@ -4,7 +4,6 @@ import logging
 import uuid
 from collections.abc import Iterable
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,6 +11,7 @@ from inference_workers.backends.base import Refused
 from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 from inference_workers.backends.registry import backend_for
 from inference_workers.claims import requeue_stalled
+from inference_workers.dispatch import resend_unsent, send_on_commit
 from inference_workers.models import (
     DecodingConfig,
     GenerationJob,
@@ -155,7 +155,7 @@ def do_request_validation(model: LanguageModel) -> None:
     """Mark the model pending and queue its validation once the current transaction commits."""
     LanguageModel.objects.filter(pk=model.pk).update(status=ModelStatus.PENDING, status_message="")
     model.status, model.status_message = ModelStatus.PENDING, ""
-    transaction.on_commit(lambda: current_app.send_task(VALIDATE_MODEL_TASK, (model.pk,)))
+    send_on_commit(model, "status_message", VALIDATE_MODEL_TASK, (model.pk,))
 
 
 def do_validate_model(model_id: int) -> str:
@@ -204,7 +204,7 @@ def do_queue_generation_job(job: GenerationJob) -> None:
     GenerationJob.objects.filter(pk=job.pk).update(celery_task_id=task_id)
     job.celery_task_id = task_id
     queue = job.queue or backend.queue
-    transaction.on_commit(lambda: current_app.send_task(backend.task, (job.pk,), task_id=task_id, queue=queue))
+    send_on_commit(job, "error", backend.task, (job.pk,), task_id=task_id, queue=queue)
 
 
 def do_start_generation_job(
@@ -262,3 +262,14 @@ def do_retry_generation_job(job: GenerationJob) -> GenerationJob:
 def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:
     """Queue again every running generation job whose worker died."""
     return requeue_stalled(GenerationJob.objects.all(), stale_after_s, do_queue_generation_job)
+
+
+def do_resend_unsent_jobs(grace_s: float) -> list[int]:
+    """Queued generation jobs whose message never reached the broker, sent again (dispatch.py)."""
+    jobs = GenerationJob.objects.select_related("model").filter(status=JobStatus.QUEUED)
+    return resend_unsent(jobs, grace_s, do_queue_generation_job)
+
+
+def do_resend_unsent_validations(grace_s: float) -> list[int]:
+    """Models awaiting validation whose message never reached the broker, sent again (dispatch.py)."""
+    return resend_unsent(LanguageModel.objects.filter(status=ModelStatus.PENDING), grace_s, do_request_validation)

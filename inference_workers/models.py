@@ -45,6 +45,8 @@ class LanguageModel(models.Model):
     role = models.CharField(max_length=20, choices=ModelRole.choices)
     status = models.CharField(max_length=20, choices=ModelStatus.choices, default=ModelStatus.PENDING)
     status_message = models.TextField(blank=True, help_text="Why validation refused it, in plain words.")
+    # Set while its validation task has not reached the broker (inference_workers/dispatch.py).
+    unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Where the weights are: an uploaded archive, or a path on the worker's disk.
     checkpoint = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True)
@@ -219,6 +221,8 @@ class GenerationJob(models.Model):
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    # Set while its task has not reached the broker (inference_workers/dispatch.py).
+    unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
     queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the model's own.")
     cancel_requested = models.BooleanField(
         default=False,
@@ -313,6 +317,8 @@ class BenchmarkRun(models.Model):
     accuracy = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    # Set while its task has not reached the broker (inference_workers/dispatch.py).
+    unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Written when the run starts and after each stored batch; a running run whose heartbeat stops
     # lost its worker, and the beat task queues it again (it resumes with the items not stored yet).

@@ -9,8 +9,14 @@ from celery import shared_task
 from django.conf import settings
 
 from inference_workers import jobs
-from inference_workers.actions import do_compute_style_features, do_resume_stalled_jobs, do_validate_model
-from inference_workers.substance.actions import do_resume_stalled_benchmark_runs
+from inference_workers.actions import (
+    do_compute_style_features,
+    do_resend_unsent_jobs,
+    do_resend_unsent_validations,
+    do_resume_stalled_jobs,
+    do_validate_model,
+)
+from inference_workers.substance.actions import do_resend_unsent_benchmark_runs, do_resume_stalled_benchmark_runs
 
 
 @shared_task(name="inference_workers.tasks.compute_style_features")
@@ -50,3 +56,15 @@ def resume_stalled_jobs() -> dict:
     """Generation jobs and benchmark runs whose worker died: queued again (beat, every few minutes)."""
     stale = settings.STYLEGAP_JOB_STALE_AFTER_SECONDS
     return {"generation_jobs": do_resume_stalled_jobs(stale), "benchmark_runs": do_resume_stalled_benchmark_runs(stale)}
+
+
+@shared_task(name="inference_workers.tasks.resend_unsent")
+def resend_unsent() -> dict:
+    """Jobs, benchmark runs and validations whose message never reached the broker (it was down when they
+    were committed): sent again (beat, every minute), once ``STYLEGAP_RESEND_UNSENT_AFTER_SECONDS`` passed."""
+    grace = settings.STYLEGAP_RESEND_UNSENT_AFTER_SECONDS
+    return {
+        "generation_jobs": do_resend_unsent_jobs(grace),
+        "benchmark_runs": do_resend_unsent_benchmark_runs(grace),
+        "models": do_resend_unsent_validations(grace),
+    }

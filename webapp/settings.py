@@ -181,6 +181,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inference_workers.tasks.resume_stalled_jobs",
         "schedule": 300.0,
     },
+    # Jobs, benchmark runs and validations committed while the broker was unreachable (README, Queues).
+    "resend-unsent-tasks": {"task": "inference_workers.tasks.resend_unsent", "schedule": 60.0},
     "release-expired-leases": {
         "task": "ratings.tasks.release_expired_leases",
         "schedule": 60.0,
@@ -253,6 +255,8 @@ STYLEGAP_API_KEY_VARIABLES = env_list("STYLEGAP_API_KEY_VARIABLES")
 STYLEGAP_API_LOCAL_HOSTS = env_list("STYLEGAP_API_LOCAL_HOSTS")
 # A running job whose heartbeat is older than this lost its worker and is queued again.
 STYLEGAP_JOB_STALE_AFTER_SECONDS = env_int("STYLEGAP_JOB_STALE_AFTER_SECONDS", 30 * 60)
+# A queued row whose task has not reached the broker for this long is sent again (the broker was down).
+STYLEGAP_RESEND_UNSENT_AFTER_SECONDS = env_int("STYLEGAP_RESEND_UNSENT_AFTER_SECONDS", 60)
 
 # --- Security -------------------------------------------------------------------
 # Behind HTTPS (production) cookies are secure and HSTS is on; the local demo on

@@ -2,11 +2,11 @@
 
 import uuid
 
-from celery import current_app
 from django.db import transaction
 
 from inference_workers.backends.registry import backend_for
 from inference_workers.claims import requeue_stalled
+from inference_workers.dispatch import resend_unsent, send_on_commit
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelStatus
 from inference_workers.substance.runner import prompting_text
 
@@ -49,7 +49,7 @@ def do_queue_benchmark_run(run: BenchmarkRun) -> None:
     BenchmarkRun.objects.filter(pk=run.pk).update(celery_task_id=task_id)
     run.celery_task_id = task_id
     queue = backend_for(run.model).queue
-    transaction.on_commit(lambda: current_app.send_task(RUN_BENCHMARK_TASK, (run.pk,), task_id=task_id, queue=queue))
+    send_on_commit(run, "error", RUN_BENCHMARK_TASK, (run.pk,), task_id=task_id, queue=queue)
 
 
 def do_start_benchmark_run(
@@ -93,3 +93,9 @@ def do_enter_published_result(
 def do_resume_stalled_benchmark_runs(stale_after_s: float) -> list[int]:
     """Queue again every running benchmark run whose worker died; it scores only the items not stored yet."""
     return requeue_stalled(BenchmarkRun.objects.filter(published=False), stale_after_s, do_queue_benchmark_run)
+
+
+def do_resend_unsent_benchmark_runs(grace_s: float) -> list[int]:
+    """Queued runs whose message never reached the broker, sent again (inference_workers/dispatch.py)."""
+    runs = BenchmarkRun.objects.select_related("model").filter(status=JobStatus.QUEUED, published=False)
+    return resend_unsent(runs, grace_s, do_queue_benchmark_run)
