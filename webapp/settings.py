@@ -165,9 +165,14 @@ CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_CREATE_MISSING_QUEUES = True
+# Housekeeping (lease release, re-sending stranded jobs) has its own queue and worker slot, so a
+# multi-minute generation never delays it (bin/workers; docker-compose.yml's worker-housekeeping).
 CELERY_TASK_ROUTES = {
     "inference_workers.tasks.generate_*": {"queue": "gpu"},
     "inference_workers.tasks.call_api_*": {"queue": "api"},
+    "ratings.tasks.release_expired_leases": {"queue": "housekeeping"},
+    "inference_workers.tasks.resume_stalled_jobs": {"queue": "housekeeping"},
+    "inference_workers.tasks.resend_unsent": {"queue": "housekeeping"},
 }
 # A worker killed mid-task leaves the message on the queue for the next worker.
 CELERY_TASK_ACKS_LATE = True

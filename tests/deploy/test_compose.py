@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-EXPECTED_SERVICES = {"postgres", "redis", "migrate", "web", "worker-gpu", "worker-cpu", "beat"}
-APP_SERVICES = {"migrate", "web", "worker-gpu", "worker-cpu", "beat"}
-HEALTHCHECKED = {"web", "postgres", "redis", "worker-gpu", "worker-cpu"}
+WORKERS = {"worker-gpu", "worker-cpu", "worker-housekeeping"}
+EXPECTED_SERVICES = {"postgres", "redis", "migrate", "web", "beat"} | WORKERS
+APP_SERVICES = {"migrate", "web", "beat"} | WORKERS
+HEALTHCHECKED = {"web", "postgres", "redis"} | WORKERS
+# Every queue a task is routed to (webapp/settings.py's CELERY_TASK_ROUTES, and "default").
+QUEUES = {"default", "gpu", "api", "housekeeping"}
 LONG_RUNNING = EXPECTED_SERVICES - {"migrate"}
 
 # A required interpolation: ${NAME:?message} (or ${NAME?message}).
@@ -136,7 +139,7 @@ def test_healthchecks_probe_the_right_thing(services):
     assert "redis-cli ping" in " ".join(argv(services["redis"]["healthcheck"]["test"]))
     web = " ".join(argv(services["web"]["healthcheck"]["test"]))
     assert "127.0.0.1:8000/healthz" in web
-    for name, node in (("worker-gpu", "gpu@"), ("worker-cpu", "cpu@")):
+    for name, node in (("worker-gpu", "gpu@"), ("worker-cpu", "cpu@"), ("worker-housekeeping", "housekeeping@")):
         check = " ".join(argv(services[name]["healthcheck"]["test"]))
         assert "inspect ping" in check and f"-d {node}$$HOSTNAME" in check, name
 
@@ -177,6 +180,40 @@ def test_cpu_worker_consumes_default_and_api(services):
     assert "deploy" not in services["worker-cpu"]
 
 
+def test_housekeeping_has_a_worker_of_its_own(services):
+    """Lease release and re-sending stranded jobs never wait behind a generation or an analysis."""
+    words = argv(services["worker-housekeeping"]["command"])
+    assert words[:4] == ["celery", "-A", "webapp", "worker"]
+    assert option(words, "-Q", "--queues").split(",") == ["housekeeping"]
+    assert int(option(words, "--concurrency", "-c")) >= 1
+    for name in WORKERS - {"worker-housekeeping"}:
+        assert "housekeeping" not in option(argv(services[name]["command"]), "-Q", "--queues").split(","), name
+
+
+def test_every_routed_queue_has_a_worker(services):
+    consumed = {q for name in WORKERS for q in option(argv(services[name]["command"]), "-Q", "--queues").split(",")}
+    assert consumed == QUEUES
+    routes = (ROOT / "webapp" / "settings.py").read_text()
+    assert set(re.findall(r'\{"queue": "(\w+)"\}', routes)) | {"default"} == QUEUES
+
+
+def embedded_workers() -> list[list[str]]:
+    """The worker command lines of bin/workers (the embedded default that bin/run starts)."""
+    lines = (ROOT / "bin" / "workers").read_text().splitlines()
+    return [shlex.split(line)[1:] for line in lines if line.startswith("start -Q")]
+
+
+def test_the_embedded_default_runs_one_cpu_heavy_job_at_a_time_and_keeps_housekeeping_apart():
+    workers = {option(words, "-Q", "--queues"): words for words in embedded_workers()}
+    assert {q for queues in workers for q in queues.split(",")} == QUEUES
+    assert sum(len(queues.split(",")) for queues in workers) == len(QUEUES), "a queue consumed twice"
+    # Local generation and substance runs (the gpu queue) get one slot: two torch processes on the
+    # same cores slow each other down.
+    assert option(workers["gpu"], "--concurrency", "-c") == "1"
+    assert option(workers["housekeeping"], "--concurrency", "-c") == "1"
+    assert "--beat" in workers["housekeeping"]
+
+
 def test_beat_keeps_its_schedule_in_a_volume(compose, services):
     beat = services["beat"]
     words = argv(beat["command"])
@@ -187,7 +224,7 @@ def test_beat_keeps_its_schedule_in_a_volume(compose, services):
 
 
 def test_uploads_are_shared_by_web_and_workers(services):
-    for name in ("web", "worker-gpu", "worker-cpu"):
+    for name in ("web", *sorted(WORKERS)):
         assert volume_mounts(services[name]).get("/data/media") == "media", name
         assert environment(services[name])["MEDIA_ROOT"] == "/data/media", name
 
@@ -196,7 +233,7 @@ def test_migrate_runs_before_web_and_workers(services):
     words = argv(services["migrate"]["command"])
     assert words[-3:] == ["manage.py", "migrate", "--noinput"]
     assert depends_on(services["migrate"]).get("postgres") == "service_healthy"
-    for name in ("web", "worker-gpu", "worker-cpu", "beat"):
+    for name in ("web", *sorted(WORKERS), "beat"):
         assert depends_on(services[name]).get("migrate") == "service_completed_successfully", name
     web = depends_on(services["web"])
     assert web.get("postgres") == "service_healthy"
