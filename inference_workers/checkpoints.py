@@ -1,10 +1,12 @@
 """Checkpoint safety: what an uploaded archive or a folder of weights must be before anything loads it.
 
-Uploads are hostile files. An archive is unpacked only after every member is checked (no absolute
-paths, no ``..``, no links or devices), and unpacking counts the bytes actually written, so a
-decompression bomb stops at the size limit whatever its headers claim. A checkpoint holds weights
-as safetensors or GGUF only: pickle-based files can run code when loaded, and so can a config
-with ``auto_map`` (it names Python classes to import), so both are refused.
+Uploads are hostile files. A zip is unpacked only after every member is checked (no absolute
+paths, no ``..``, no links or devices); a tar is streamed once and each member is checked before its
+data is read. Unpacking counts the bytes actually written, so a decompression bomb stops at the size
+limit whatever its headers claim, and a tar member whose header already passes the limit is refused
+before any of it is decompressed. A checkpoint holds weights as safetensors or GGUF only:
+pickle-based files can run code when loaded, and so can a config with ``auto_map`` (it names
+Python classes to import), so both are refused.
 """
 
 import json
@@ -128,23 +130,26 @@ def _unpack_zip(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
 
 
 def _unpack_tar(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -> None:
-    with tarfile.open(archive) as tf:
-        members = []
+    """Stream the tar (compressed or not) once, member by member: each header is checked (name, type, count,
+    and its size against what is left of the budget) before a byte of its data is decompressed, so a bomb is
+    refused at its first oversized member, not after decompressing it to find the next header."""
+    with tarfile.open(archive, "r|*") as tf:
+        written = count = 0
         for member in tf:
-            members.append(member)
-            if len(members) > limits.max_members:
+            count += 1
+            if count > limits.max_members:
                 raise CheckpointRefused(f"The archive holds more than {limits.max_members:,} files; refused.")
             _check_member_name(member.name)
             if member.issym() or member.islnk():
                 raise CheckpointRefused(f"The archive holds a link ({member.name!r}); refused.")
             if not (member.isfile() or member.isdir()):
                 raise CheckpointRefused(f"The archive holds a special file ({member.name!r}); refused.")
-        written = 0
-        for member in members:
             target = dest / member.name
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
+            if written + member.size > budget:
+                raise CheckpointRefused(_bomb_message(budget, limits))
             target.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(member)
             if src is None:

@@ -87,6 +87,51 @@ def test_a_decompression_bomb_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+class Zeros(io.RawIOBase):
+    """``size`` zero bytes, read in chunks: the test never holds the bomb in memory or on disk."""
+
+    def __init__(self, size: int):
+        self.left = size
+
+    def readable(self):
+        return True
+
+    def read(self, n=-1):
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        return bytes(n)
+
+
+def test_a_tar_gz_bomb_is_refused_at_its_first_member_not_after_decompressing_it(tmp_path):
+    # The first member unpacks to 256 MiB of zeros; the second has a forbidden path. Listing every member
+    # before the size check decompresses all 256 MiB to reach the second header, then refuses for the path;
+    # streaming refuses for size at the first header, having decompressed nothing of it.
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tf:
+        huge = tarfile.TarInfo("model/model.safetensors")
+        huge.size = 256 * 1024**2
+        tf.addfile(huge, Zeros(huge.size))
+        evil = tarfile.TarInfo("/etc/evil.txt")
+        evil.size = 1
+        tf.addfile(evil, io.BytesIO(b"x"))
+    assert archive.stat().st_size < 4 * 1024**2
+    with pytest.raises(CheckpointRefused, match="decompression bomb"):
+        unpack_archive(archive, tmp_path / "out", LIMITS)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tar_gz_of_many_members_stops_at_the_budget(tmp_path):
+    archive = tmp_path / "many.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for i in range(60):
+            info = tarfile.TarInfo(f"model/part-{i}.safetensors")
+            info.size = 2 * 1024**2
+            tf.addfile(info, Zeros(info.size))
+    with pytest.raises(CheckpointRefused, match="decompression bomb"):
+        unpack_archive(archive, tmp_path / "out", LIMITS)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bomb_that_lies_about_its_size_stops_at_the_limit(tmp_path):
     archive = write_zip(tmp_path / "bomb.zip", {"model/model.safetensors": bytes(30 * 1024**2)})
     # Rewrite the declared sizes (local header and central directory) to claim 1 KiB.
