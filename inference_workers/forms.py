@@ -9,7 +9,7 @@ class StartJobsForm(forms.Form):
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.7)
     top_p = forms.FloatField(min_value=0.01, max_value=1, initial=0.9)
     max_new_tokens = forms.IntegerField(min_value=1, max_value=8192, initial=512)
-    seed = forms.IntegerField(initial=0)
+    seed = forms.IntegerField(initial=0, min_value=-(2**63), max_value=2**63 - 1)  # the column is a bigint
     system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     chat_template = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 

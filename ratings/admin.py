@@ -1,6 +1,13 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
-from django.urls import reverse
+from django.db.models import Count
+from django.db.models.functions import TruncMinute
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
 from ratings import tasks
 from ratings.actions.quality import do_exclude_rater, do_reinstate_rater
@@ -9,6 +16,27 @@ from ratings.actions.studies import do_create_attention_checks
 from ratings.models import Assignment, Comparison, Rater, Study, Vote
 
 INVITES_PER_ACTION = 10
+BURST_ROWS = 100
+
+
+def rater_bursts(hours: int, now=None) -> dict:
+    """New raters per minute over the last ``hours``: per study and address hash, and per study; busiest first.
+
+    Addresses appear only as the keyed hash stored on each rater (ratings.actions.raters.address_hash).
+    """
+    since = (now or timezone.now()) - timedelta(hours=hours)
+    minutes = Rater.objects.filter(created_at__gte=since).exclude(ip_hash="").annotate(minute=TruncMinute("created_at"))
+    per_address = (
+        minutes.values("minute", "study_id", "study__title", "ip_hash")
+        .annotate(n=Count("id"))
+        .order_by("-n", "-minute")[:BURST_ROWS]
+    )
+    per_study = (
+        minutes.values("minute", "study_id", "study__title")
+        .annotate(n=Count("id"))
+        .order_by("-n", "-minute")[:BURST_ROWS]
+    )
+    return {"per_address": list(per_address), "per_study": list(per_study), "since": since}
 
 
 @admin.register(Study)
@@ -71,8 +99,32 @@ class RaterAdmin(admin.ModelAdmin):
     search_fields = ("external_id",)
     # Exclusion changes go through the actions below (ratings.actions.quality), which keep a
     # researcher's reinstatement from being undone by the automatic rules; never a plain field edit.
-    readonly_fields = ("token", "excluded", "exclusion_reason", "exclusion_overridden")
+    readonly_fields = ("token", "ip_hash", "excluded", "exclusion_reason", "exclusion_overridden")
     actions = ["exclude_raters", "reinstate_raters"]
+    change_list_template = "admin/ratings/rater/change_list.html"
+
+    def get_urls(self):
+        bursts = path("bursts/", self.admin_site.admin_view(self.bursts_view), name="ratings_rater_bursts")
+        return [bursts, *super().get_urls()]
+
+    def bursts_view(self, request):
+        """New raters per minute (README "Threat model"): who arrived in bursts, per study and address hash."""
+        try:
+            hours = min(max(int(request.GET.get("hours", "6")), 1), 72)
+        except ValueError:
+            hours = 6
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Rater bursts: new raters per minute, last {hours} hours",
+            "hours": hours,
+            "caps": {
+                "address": settings.RATER_NEW_PER_IP_PER_MINUTE,
+                "study": settings.RATER_NEW_PER_STUDY_PER_MINUTE,
+            },
+            **rater_bursts(hours),
+        }
+        return TemplateResponse(request, "admin/ratings/rater/bursts.html", context)
 
     @admin.action(description="Exclude the selected raters from analysis (their votes are kept)")
     def exclude_raters(self, request, queryset):

@@ -4,6 +4,7 @@ Raters are anonymous study participants with no Django account: everything a
 rater's browser receives names rows by their opaque ``token`` only.
 """
 
+import re
 import secrets
 
 from django.apps import apps
@@ -56,6 +57,34 @@ def default_questions() -> list:
     return []
 
 
+FOLLOW_UP_KEY = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+MAX_FOLLOW_UPS = 10
+
+
+def follow_up_problem(value) -> str:
+    """Why the rating page cannot show these follow-up questions; "" when it can."""
+    if not isinstance(value, list):
+        return 'Give a list of questions, e.g. [{"key": "factual", "text": "Which is more accurate?"}].'
+    if len(value) > MAX_FOLLOW_UPS:
+        return f"At most {MAX_FOLLOW_UPS} follow-up questions."
+    keys = set()
+    for q in value:
+        if not isinstance(q, dict) or not isinstance(q.get("key"), str) or not isinstance(q.get("text"), str):
+            return 'Each question is {"key": "...", "text": "..."} with two strings.'
+        if not FOLLOW_UP_KEY.match(q["key"]) or not q["text"].strip() or len(q["text"]) > 500:
+            return "A key is 1-40 letters, digits or _; a text is 1-500 characters."
+        if q["key"] in keys:
+            return f"The key {q['key']!r} is used twice."
+        keys.add(q["key"])
+    return ""
+
+
+def validate_follow_up_questions(value) -> None:
+    problem = follow_up_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 class Study(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
@@ -74,6 +103,7 @@ class Study(models.Model):
     follow_up_questions = models.JSONField(
         default=default_questions,
         blank=True,
+        validators=[validate_follow_up_questions],
         help_text="Extra questions per comparison, e.g. "
         '[{"key": "factual", "text": "Which is more factually accurate?"}]',
     )
@@ -125,6 +155,10 @@ class Study(models.Model):
         problem = self.opening_problem()
         if problem:
             raise ValidationError({"status": problem})
+
+    def questions(self) -> list[dict]:
+        """The follow-up questions the rating page shows: none when the stored value is not a valid list."""
+        return [] if follow_up_problem(self.follow_up_questions) else self.follow_up_questions
 
     def opening_problem(self) -> str:
         """Why this open study cannot be open, as its mode's rules say (``ratings/modes/``); "" when it can."""
@@ -189,10 +223,17 @@ class Rater(models.Model):
     exclusion_reason = models.CharField(max_length=300, blank=True)
     # A researcher undid an exclusion: the automatic rules leave this rater alone from now on.
     exclusion_overridden = models.BooleanField(default=False)
+    # A keyed hash (HMAC with SECRET_KEY) of the address the rater arrived from, never the address itself:
+    # the caps on new raters per minute and the admin's burst view read it. Empty for invites.
+    ip_hash = models.CharField(max_length=32, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["study", "id"]
+        indexes = [
+            models.Index(fields=["study", "created_at"], name="rater_arrivals_per_study"),
+            models.Index(fields=["ip_hash", "created_at"], name="rater_arrivals_per_address"),
+        ]
         constraints = [
             # Returning with the same platform id resumes the same rater.
             models.UniqueConstraint(

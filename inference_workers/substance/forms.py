@@ -8,7 +8,7 @@ class StartBenchmarkForm(forms.Form):
     subset_size = forms.IntegerField(
         required=False, min_value=1, initial=200, help_text="Empty: the full set (NQ-open dev 3,610; TruthfulQA 817)."
     )
-    subset_seed = forms.IntegerField(initial=0)
+    subset_seed = forms.IntegerField(initial=0, min_value=-(2**63), max_value=2**63 - 1)  # the column is a bigint
 
 
 class PublishedResultForm(forms.Form):

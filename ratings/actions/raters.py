@@ -4,9 +4,13 @@ Views call one function per step. The item comes from the assignment engine
 (``ratings/engine/assignment.py``), its texts from the one renderer (``ratings/engine/rendering.py``).
 """
 
-from datetime import datetime
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
@@ -18,36 +22,94 @@ from ratings.models import Assignment, AssignmentStatus, Rater, Recruitment, Stu
 from ratings.platforms import Arrival
 
 __all__ = [
+    "NewRatersCapped",
+    "address_hash",
     "do_complete",
     "do_consent",
     "do_enter_study",
+    "do_extend_lease",
     "do_invite_raters",
     "do_lease_next",
     "do_pause",
     "failed_qualification",
     "has_open_work",
+    "is_finished",
+    "quota_given",
     "item_html",
     "rater_by_token",
     "rater_progress",
 ]
 
 
-def do_enter_study(study: Study, arrival: Arrival, remembered: Rater | None = None) -> Rater | None:
+@dataclass
+class NewRatersCapped(Exception):
+    """Too many new raters in the last minute, from this address or for this study: come back later."""
+
+    retry_after: int
+    per: str  # "address" or "study"
+
+
+def address_hash(address: str) -> str:
+    """A keyed hash of a client address (HMAC with SECRET_KEY): what the caps and the admin read, never the address."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"rater-address:{address}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _check_new_rater_caps(study: Study, ip_hash: str, now: datetime) -> None:
+    """Refuse a new rater past the per-address or per-study cap of new raters per minute.
+
+    Runs with the study's row locked, so concurrent arrivals of one study are counted one after another.
+    """
+    since = now - timedelta(seconds=60)
+    arrivals = Rater.objects.filter(created_at__gt=since).exclude(ip_hash="")
+    for per, cap, rows in (
+        ("address", settings.RATER_NEW_PER_IP_PER_MINUTE, arrivals.filter(ip_hash=ip_hash)),
+        ("study", settings.RATER_NEW_PER_STUDY_PER_MINUTE, arrivals.filter(study=study)),
+    ):
+        if cap <= 0 or (per == "address" and not ip_hash):
+            continue
+        recent = list(rows.order_by("-created_at").values_list("created_at", flat=True)[:cap])
+        if len(recent) >= cap:
+            # Room again when the oldest of the last ``cap`` arrivals is a minute old.
+            raise NewRatersCapped(max(1, int((recent[-1] - since).total_seconds()) + 1), per)
+
+
+def _new_rater(study: Study, ip_hash: str, now: datetime, **fields) -> Rater:
+    """A new rater, within the caps (raises NewRatersCapped)."""
+    Study.objects.select_for_update().filter(pk=study.pk).exists()
+    _check_new_rater_caps(study, ip_hash, now)
+    return Rater.objects.create(study=study, ip_hash=ip_hash, **fields)
+
+
+def do_enter_study(
+    study: Study, arrival: Arrival, remembered: Rater | None = None, ip_hash: str = "", now: datetime | None = None
+) -> Rater | None:
     """The rater behind an arrival: the same platform id (or a remembered session) resumes, else a new one.
 
     An arrival that names a rater made in advance (an invite) gets that rater, or None when there is none.
+    A new rater counts against the caps on new raters per minute, per address (``ip_hash``, a keyed
+    hash) and per study (settings ``RATER_NEW_PER_IP_PER_MINUTE``, ``RATER_NEW_PER_STUDY_PER_MINUTE``):
+    past either, ``NewRatersCapped``. Platform arrivals with a new id count the same as open-link ones.
     """
     if arrival.rater_token:
         return Rater.objects.filter(study=study, platform=arrival.platform, token=arrival.rater_token).first()
+    now = now or timezone.now()
     platform_fields = {
         "platform_study_id": arrival.platform_study_id,
         "platform_session_id": arrival.platform_session_id,
         "platform_submit_to": arrival.platform_submit_to,
     }
     if arrival.external_id:
-        rater, created = Rater.objects.get_or_create(
-            study=study, platform=arrival.platform, external_id=arrival.external_id, defaults=platform_fields
-        )
+        key = {"study": study, "platform": arrival.platform, "external_id": arrival.external_id}
+        rater, created = Rater.objects.filter(**key).first(), False
+        if rater is None:
+            try:
+                with transaction.atomic():
+                    rater = _new_rater(study, ip_hash, now, platform=arrival.platform,
+                                       external_id=arrival.external_id, **platform_fields)  # fmt: skip
+                created = True
+            except IntegrityError:
+                # The same id arrived twice at once: the other request made the rater.
+                rater = Rater.objects.get(**key)
         changed = {k: v for k, v in platform_fields.items() if v and getattr(rater, k) != v}
         if not created and changed:
             # A new MTurk assignment or Prolific session of the same person: submit to the latest one.
@@ -57,7 +119,8 @@ def do_enter_study(study: Study, arrival: Arrival, remembered: Rater | None = No
         return rater
     if remembered is not None and remembered.study_id == study.pk:
         return remembered
-    return Rater.objects.create(study=study, platform=arrival.platform)
+    with transaction.atomic():
+        return _new_rater(study, ip_hash, now, platform=arrival.platform)
 
 
 def do_invite_raters(study: Study, n: int) -> list[Rater]:
@@ -80,6 +143,11 @@ def do_complete(rater: Rater, now=None) -> None:
 def do_lease_next(rater: Rater, now: datetime | None = None) -> Assignment | None:
     """The rater's current item, or the next one leased to them (queue order in the engine); None when done."""
     return engine.lease_next_comparison(rater, now)
+
+
+def do_extend_lease(rater: Rater, assignment_token: str, now: datetime | None = None) -> bool:
+    """The rater is there (the page saw them interact): their live lease runs the study's full length."""
+    return engine.extend_lease(rater, assignment_token, now or timezone.now())
 
 
 def do_pause(rater: Rater) -> int:
@@ -108,5 +176,24 @@ def failed_qualification(study: Study, rater: Rater, n_voted: int) -> bool:
 
 
 def has_open_work(study: Study, rater: Rater) -> bool:
-    """Whether a comparison is still open to this rater."""
-    return engine.open_comparisons(study, rater).exists()
+    """Whether a comparison is still open to this rater, within their quota of items given."""
+    if engine.own_items_open(rater):
+        return True
+    return engine.items_given(rater) < study.comparisons_per_rater and engine.open_comparisons(study, rater).exists()
+
+
+def quota_given(study: Study, rater: Rater) -> bool:
+    """Whether the rater has been given every item of their quota and none of their own can come back."""
+    return engine.items_given(rater) >= study.comparisons_per_rater and not engine.own_items_open(rater)
+
+
+def is_finished(study: Study, rater: Rater, n_voted: int) -> bool:
+    """Whether the rater may finish (and gets the completion code): quota voted, failed the qualification
+    round, or voted at least once with nothing left to give them (the study ran dry, or their items are
+    given and taken by others)."""
+    return bool(
+        rater.completed_at
+        or n_voted >= study.comparisons_per_rater
+        or failed_qualification(study, rater, n_voted)
+        or (n_voted > 0 and not has_open_work(study, rater))
+    )

@@ -6,7 +6,7 @@ from django.utils import timezone
 from ratings.actions.quality import do_apply_qualification_rule
 from ratings.engine.assignment import VoteOutcome, record_vote, release_leases
 from ratings.engine.locks import lock_assignments
-from ratings.models import Assignment, AssignmentStatus, Rater
+from ratings.models import Assignment, AssignmentStatus, Rater, StudyStatus
 from ratings.modes import Judgement, mode_for
 from ratings.modes.preference import CHOICES, side_to_answer
 
@@ -23,9 +23,12 @@ def do_record_vote(
     (``ratings/modes/``) turns either into the vote's fields, and refuses an invalid one (ValueError).
     A second submission of the same assignment records nothing (ALREADY_RECORDED). A vote whose
     lease already returned to the pool is still taken when the comparison is short of k (or is gold),
-    else refused (COMPARISON_FULL). The comparison's vote and claim counts change in the same transaction.
+    else refused (COMPARISON_FULL), as is one past the rater's quota (OVER_QUOTA). A study that is not
+    open takes no vote (STUDY_CLOSED). The comparison's vote and claim counts change in the same transaction.
     """
     study = rater.study
+    if study.status != StudyStatus.OPEN:
+        return VoteOutcome.STUDY_CLOSED
     mode = mode_for(study)
     judgement = Judgement(choice=choice, verdicts=verdicts, answers=answers or {}, reason=reason)
     mode.vote_fields(judgement, True)  # refuse an invalid judgement before touching anything

@@ -1,7 +1,7 @@
 """What researchers download: the CSV columns of each export and the rows that fill them.
 
-Every cell a spreadsheet would run as a formula (= + - @ first) is defused with a leading quote:
-model answers and rater reasons are untrusted text.
+Every cell a spreadsheet would run as a formula (= + - @, a tab or a carriage return first) is defused
+with a leading quote: model answers and rater reasons are untrusted text.
 """
 
 import csv
@@ -13,10 +13,14 @@ from ratings.analysis.fact_check import payload_human_accuracy
 from ratings.analysis.payload import leaderboard_json, payload_substance
 from ratings.models import Study, Vote
 
+# OWASP's list: = + - @ start a formula; a leading tab or carriage return hides one from some importers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def safe_cell(value):
-    """Spreadsheets run cells starting with = + - @ as formulas; text ones get a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    """Spreadsheets run cells starting with = + - @ (or a tab or carriage return before one) as formulas;
+    text ones get a leading quote."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value
     return value
 

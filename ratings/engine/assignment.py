@@ -5,11 +5,16 @@ Queue order for a rater in a study (``lease_next_comparison``):
 1. A live lease the rater already holds is handed back (reload, resume: never a second item).
 2. A rater who has voted ``comparisons_per_rater`` times gets nothing (they are done), nor does
    one who answered any item of the qualification round wrongly (they may finish, and are paid).
+   The quota counts items *given* (leased, whatever became of them), not only votes: a rater who
+   has been given ``comparisons_per_rater`` items gets one of their own unvoted items back (one
+   they paused or let expire, while its comparison has room), else nothing. Pausing and resuming
+   therefore never yields more items than the quota.
 3. The first ``qualification_items`` items are gold (attention) items; after that a gold item
    comes at the study's ``attention_check_rate``: item i (counted from 0 after qualification)
    is gold when ``floor((i + 1 + o) * rate) > floor((i + o) * rate)``, with a per-rater offset
-   ``o`` in [0, 1 / rate) drawn from the rater's token, so checks are evenly spread but not at
-   the same positions for everyone. Gold items are never capped at k.
+   ``o`` in [0, 1 / rate) drawn from a server-side secret (HMAC of ``SECRET_KEY``, the study and
+   the rater), so checks are evenly spread, not at the same positions for everyone, and not
+   predictable from anything the rater sees. Gold items are never capped at k.
 4. Otherwise the non-gold comparison of the study that
    - the rater has never been assigned (any status),
    - has ``claim_count < k`` (claims = live votes + live leases, so a leased-but-unvoted
@@ -25,13 +30,18 @@ Queue order for a rater in a study (``lease_next_comparison``):
    stops at its first hit, so its cost does not grow with the number of open comparisons.
 5. Nothing left: ``None`` (the "no more work" page).
 
-Left / right is drawn per assignment with ``secrets`` and stored on it.
+Left / right is drawn per assignment with ``secrets`` and stored on it. A rater who has not voted
+yet gets a short first lease (``settings.RATER_FIRST_LEASE_SECONDS``, at most the study's): a
+visit that never comes back holds its slot only briefly. ``extend_lease`` (the page's sign of
+life) and every vote bring a rater to the study's full ``lease_seconds``.
 
 One live lease per rater is a database rule (a partial unique index), so two tabs of one rater
 cannot hold two items; the loser of that race retries and gets the winner's lease. Row locks are
 taken through ``ratings.engine.locks`` only, always in the order Assignment -> Comparison.
 """
 
+import hashlib
+import hmac
 import math
 import secrets
 from collections import Counter
@@ -39,12 +49,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ratings.engine.hotpath import insert, run
-from ratings.engine.locks import lock_clause, lock_comparisons
+from ratings.engine.locks import lock_assignments, lock_clause, lock_comparisons
 from ratings.models import (
     Assignment,
     AssignmentStatus,
@@ -75,9 +86,13 @@ def next_open_comparison(study: Study, rater: Rater) -> int | None:
 
 
 def gold_offset(rater: Rater, rate: float) -> float:
-    """A per-rater phase in [0, 1 / rate), fixed by the rater's token."""
-    fraction = int.from_bytes(rater.token.encode()[:8].ljust(8, b"\0"), "big") / 2**64
-    return fraction / rate
+    """A per-rater phase in [0, 1 / rate), fixed by a server-side secret: HMAC(SECRET_KEY, study, rater).
+
+    Nothing a rater sees (their token, their page) predicts it.
+    """
+    message = f"attention-checks:{rater.study_id}:{rater.pk}".encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 / rate
 
 
 def failed_qualification(study: Study, rater: Rater, n_voted: int) -> bool:
@@ -164,11 +179,11 @@ def _assignment_from_row(row, rater: Rater) -> Assignment:
 def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | None:
     run(
         cursor,
-        "SELECT COALESCE(SUM(CASE WHEN status = %s THEN 1 ELSE 0 END), 0), MAX(CASE WHEN status = %s THEN id END)"
-        " FROM ratings_assignment WHERE rater_id = %s",
+        "SELECT COALESCE(SUM(CASE WHEN status = %s THEN 1 ELSE 0 END), 0), MAX(CASE WHEN status = %s THEN id END),"
+        " COUNT(*) FROM ratings_assignment WHERE rater_id = %s",
         [AssignmentStatus.VOTED, AssignmentStatus.LEASED, rater.pk],
     )
-    n_voted, held_id = cursor.fetchone()
+    n_voted, held_id, n_given = cursor.fetchone()
     if held_id is not None:
         run(
             cursor,
@@ -186,6 +201,13 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
         release_leases([held])
     if n_voted >= study.comparisons_per_rater or failed_qualification(study, rater, n_voted):
         return None
+    expires = now + timedelta(seconds=lease_length(study, n_voted))
+    if n_given >= study.comparisons_per_rater:
+        # The quota counts what was given: only the rater's own unvoted items can come back.
+        again = _lease_again(rater, study, now, expires)
+        if again is not None:
+            again.n_voted = n_voted
+        return again
     picked = None
     if gold_is_due(study, rater, n_voted):
         picked = _pick_gold(cursor, study, rater)
@@ -195,7 +217,7 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
         return None
     comparison_id, *texts = picked
     run(cursor, "UPDATE ratings_comparison SET claim_count = claim_count + 1 WHERE id = %s", [comparison_id])
-    token, left_is_a, expires = new_token(), secrets.randbits(1) == 1, now + timedelta(seconds=study.lease_seconds)
+    token, left_is_a = new_token(), secrets.randbits(1) == 1
     run(
         cursor,
         "INSERT INTO ratings_assignment"
@@ -209,6 +231,68 @@ def _lease(cursor, rater: Rater, study: Study, now: datetime) -> Assignment | No
     assignment.n_voted = n_voted
     assignment.texts = tuple(texts)
     return assignment
+
+
+def lease_length(study: Study, n_voted: int) -> int:
+    """Seconds of a new lease: the study's, or the short first lease of a rater who has not voted yet."""
+    if n_voted:
+        return study.lease_seconds
+    return max(1, min(study.lease_seconds, settings.RATER_FIRST_LEASE_SECONDS))
+
+
+def _lease_again(rater: Rater, study: Study, now: datetime, expires: datetime) -> Assignment | None:
+    """The rater's oldest unvoted (expired) item whose comparison still has room, leased to them again."""
+    k = study.votes_per_comparison
+    for candidate in lock_assignments(
+        Assignment.objects.filter(rater=rater, status=AssignmentStatus.EXPIRED), skip_locked=True
+    ):
+        (comparison,) = lock_comparisons([candidate.comparison_id])
+        if comparison.is_gold or comparison.claim_count < k:
+            Comparison.objects.filter(pk=comparison.pk).update(claim_count=F("claim_count") + 1)
+            Assignment.objects.filter(pk=candidate.pk).update(
+                status=AssignmentStatus.LEASED, leased_at=now, lease_expires_at=expires
+            )
+            candidate.status, candidate.leased_at, candidate.lease_expires_at = AssignmentStatus.LEASED, now, expires
+            candidate.rater = rater
+            return candidate
+    return None
+
+
+def own_items_open(rater: Rater) -> bool:
+    """Whether one of the rater's unvoted, expired items could be leased to them again."""
+    room = Q(comparison__is_gold=True) | Q(comparison__claim_count__lt=rater.study.votes_per_comparison)
+    return Assignment.objects.filter(rater=rater, status=AssignmentStatus.EXPIRED).filter(room).exists()
+
+
+def items_given(rater: Rater) -> int:
+    """How many items the rater has been given (leased, voted or expired): what the quota counts."""
+    return rater.assignments.count()
+
+
+def extend_lease(rater: Rater, assignment_token: str, now: datetime) -> bool:
+    """The page's sign of life: the rater's live lease runs to ``leased_at + study.lease_seconds``.
+
+    Never longer than a lease the study grants; an expired (released) lease is not revived. Returns
+    whether a live lease of this rater was found.
+    """
+    until = None
+    with transaction.atomic(), connection.cursor() as cursor:
+        run(
+            cursor,
+            "SELECT id, leased_at FROM ratings_assignment"  # noqa: S608
+            f" WHERE token = %s AND rater_id = %s AND status = %s AND lease_expires_at > %s{lock_clause()}",
+            [assignment_token, rater.pk, AssignmentStatus.LEASED, to_db_datetime(now)],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        until = from_db_datetime(row[1]) + timedelta(seconds=rater.study.lease_seconds)
+        run(
+            cursor,
+            "UPDATE ratings_assignment SET lease_expires_at = %s WHERE id = %s AND lease_expires_at < %s",
+            [to_db_datetime(until), row[0], to_db_datetime(until)],
+        )
+    return True
 
 
 # Rows of the study's queue this rater has never been assigned (any status). The SQL built here is
@@ -297,6 +381,8 @@ class VoteOutcome(StrEnum):
     COMPARISON_FULL = "comparison_full"
     TOO_SOON = "too_soon"
     UNKNOWN_ASSIGNMENT = "unknown_assignment"
+    OVER_QUOTA = "over_quota"
+    STUDY_CLOSED = "study_closed"
 
 
 def record_vote(rater: Rater, assignment_token: str, vote_fields: Callable[[bool], dict], now: datetime) -> VoteOutcome:
@@ -304,7 +390,8 @@ def record_vote(rater: Rater, assignment_token: str, vote_fields: Callable[[bool
 
     A second submission of the same assignment records nothing (ALREADY_RECORDED). A vote whose lease
     already returned to the pool is still taken when the comparison is short of k (or is gold), else
-    refused (COMPARISON_FULL). The comparison's vote and claim counts change in the same transaction.
+    refused (COMPARISON_FULL), and only while the rater has voted fewer than ``comparisons_per_rater``
+    times (else OVER_QUOTA). The comparison's vote and claim counts change in the same transaction.
     """
     with transaction.atomic(), connection.cursor() as cursor:
         # Plain statements, as in the lease: this runs once per vote.
@@ -325,6 +412,14 @@ def record_vote(rater: Rater, assignment_token: str, vote_fields: Callable[[bool
             return VoteOutcome.TOO_SOON
         reclaim = 0
         if status == AssignmentStatus.EXPIRED:
+            # Taken only while nobody else holds the slot and the rater's quota allows one more vote.
+            run(
+                cursor,
+                "SELECT COUNT(*) FROM ratings_assignment WHERE rater_id = %s AND status = %s",
+                [rater.pk, AssignmentStatus.VOTED],
+            )
+            if cursor.fetchone()[0] >= rater.study.comparisons_per_rater:
+                return VoteOutcome.OVER_QUOTA
             (comparison,) = lock_comparisons([comparison_id])
             if not comparison.is_gold and comparison.claim_count >= rater.study.votes_per_comparison:
                 return VoteOutcome.COMPARISON_FULL

@@ -9,9 +9,14 @@ Rendering a real answer costs milliseconds of Python, and every answer is shown 
 all processes in the ``ratings_renderedtext`` table, keyed by a digest of the renderer's version
 and the text. Change ``RENDERER`` whenever the policy or the markdown options change, and no
 page shows HTML made under the old policy. Only this module writes that table.
+
+gunicorn runs several threads per process: the memo is read and written under one lock, and each
+text's HTML is taken in the same locked step that checks for it, so no thread's eviction can pull
+an entry out between another's check and read. Rendering and the table happen outside the lock.
 """
 
 import hashlib
+import threading
 from collections import OrderedDict
 
 import nh3
@@ -35,6 +40,7 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable([
 RENDERER = "markdown-it-py commonmark+table+strikethrough, html off / nh3 allow-list v1"
 MEMO_SIZE = 4096
 _MEMO: OrderedDict[str, str] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
 
 
 def render_model_text(text: str) -> SafeString:
@@ -44,20 +50,17 @@ def render_model_text(text: str) -> SafeString:
 
 def render_model_texts(texts: list[str]) -> list[SafeString]:
     """Several texts at once: from this process's memo, else one look-up in the shared table, else rendered."""
-    missing = {text_digest(t): t for t in texts if t not in _MEMO}
+    found = _recall(texts)
+    missing = {text_digest(t): t for t in texts if t not in found}
     if missing:
-        for text, html in _from_table(missing).items():
-            _remember(text, html)
-        fresh = {d: t for d, t in missing.items() if t not in _MEMO}
+        stored = _from_table(missing)
+        fresh = {d: t for d, t in missing.items() if t not in stored}
         rendered = {d: _render(t) for d, t in fresh.items()}
         _to_table(rendered)
-        for d, html in rendered.items():
-            _remember(fresh[d], html)
-    out = []
-    for t in texts:
-        _MEMO.move_to_end(t)
-        out.append(mark_safe(_MEMO[t]))  # noqa: S308 - nh3 sanitised it, here or when it was stored
-    return out
+        new = {**stored, **{fresh[d]: html for d, html in rendered.items()}}
+        _remember(new)
+        found.update(new)
+    return [mark_safe(found[t]) for t in texts]  # noqa: S308 - nh3 sanitised it, here or when it was stored
 
 
 def prepare_texts(texts, chunk: int = 500) -> int:
@@ -80,10 +83,25 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(f"{RENDERER}\0{text}".encode()).hexdigest()
 
 
-def _remember(text: str, html: str) -> None:
-    _MEMO[text] = html
-    while len(_MEMO) > MEMO_SIZE:
-        _MEMO.popitem(last=False)
+def _recall(texts) -> dict[str, str]:
+    """The memo's HTML of those texts it holds, each marked as just used; one locked step."""
+    found = {}
+    with _MEMO_LOCK:
+        for t in texts:
+            html = _MEMO.get(t)
+            if html is not None:
+                _MEMO.move_to_end(t)
+                found[t] = html
+    return found
+
+
+def _remember(by_text: dict[str, str]) -> None:
+    with _MEMO_LOCK:
+        for text, html in by_text.items():
+            _MEMO[text] = html
+            _MEMO.move_to_end(text)
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
 
 
 def _from_table(by_digest: dict[str, str]) -> dict[str, str]:

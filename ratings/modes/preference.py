@@ -24,8 +24,8 @@ class Preference(Mode):
         if choice not in CHOICES:
             return "Please choose one of the four buttons."
         answers = {}
-        for question in study.follow_up_questions:
-            value = form.get(f"q_{question.get('key')}", "") if isinstance(question, dict) else ""
+        for question in study.questions():
+            value = form.get(f"q_{question['key']}", "")
             if value in ("left", "right", "tie"):
                 answers[question["key"]] = value
         return Judgement(choice=choice, answers=answers, reason=form.get("reason", ""))

@@ -91,3 +91,10 @@ def fact_check_study(n_prompts: int = 6, n_models: int = 2, n_gold: int = 0, **s
         mode=StudyMode.FACT_CHECK,
         **study_kwargs,
     )
+
+
+def sibling_study(study: Study, **study_kwargs) -> Study:
+    """Another study over the same prompts and models (model names are unique, so not a second rating_study)."""
+    other = factories.study(study.prompt_set, list(study.language_models.all()), **study_kwargs)
+    do_create_comparisons(other)
+    return other

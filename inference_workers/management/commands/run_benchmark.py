@@ -31,6 +31,8 @@ class Command(BaseCommand):
         found = LanguageModel.objects.filter(name=model).first()
         if found is None:
             raise CommandError(f"no model {model!r}")
+        if not -(2**63) <= seed < 2**63:
+            raise CommandError(f"--seed must fit a 64-bit integer, not {seed}")
         try:
             if resume:
                 run = BenchmarkRun.objects.get(pk=resume, model=found)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("w/<str:rater_token>/", rater_views.rate, name="rate"),
     path("w/<str:rater_token>/consent/", rater_views.consent, name="consent"),
     path("w/<str:rater_token>/vote/<str:assignment_token>/", rater_views.vote, name="vote"),
+    path("w/<str:rater_token>/alive/<str:assignment_token>/", rater_views.alive, name="alive"),
     path("w/<str:rater_token>/pause/", rater_views.pause, name="pause"),
     path("w/<str:rater_token>/paused/", rater_views.paused, name="paused"),
     path("w/<str:rater_token>/done/", rater_views.done, name="done"),

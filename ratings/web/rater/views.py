@@ -7,13 +7,20 @@ crowd platform (arrival, framing, the way back) is the platform's (``ratings/pla
 
 A GET shows: it may lease the item it shows, and the done page records completion, but votes,
 consent, pauses and exclusions change only on POST.
+
+Rater input is untrusted (README "Threat model"): a NUL byte anywhere in the URL or a parameter is a
+400 with a message before anything is read; new raters per minute are capped per client address
+and per study (a 429 page with Retry-After); the rating page's script tells the server, once, that
+the rater is there (``alive``), which extends the short first lease.
 """
 
 from functools import wraps
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -33,12 +40,30 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+NUL_MESSAGE = (
+    "This link or form contains a character that is not allowed (a NUL byte). "
+    "Please open the study again from the link you were given."
+)
+
+
+def has_nul(request, kwargs) -> bool:
+    """Whether a NUL byte is in the URL's parts, the query string or a posted field (names or values)."""
+    values = [*kwargs.values()]
+    for params in (request.GET, request.POST) if request.method == "POST" else (request.GET,):
+        for key, items in params.lists():
+            values += [key, *items]
+    return any("\0" in v for v in values if isinstance(v, str))
+
+
 def rater_page(view):
-    """No caching, a strict content security policy, and the study's platform's frame allowed."""
+    """No caching, a strict content security policy, the study's platform's frame allowed; NUL bytes refused."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        response = never_cache(view)(request, *args, **kwargs)
+        if has_nul(request, kwargs):
+            response = never_cache(render)(request, "rater/refused.html", {"message": NUL_MESSAGE}, status=400)
+        else:
+            response = never_cache(view)(request, *args, **kwargs)
         study = getattr(request, "rater_study", None)
         hosts = platform_for(study).frame_hosts if study is not None else ()
         frame = " ".join(hosts) if hosts else "'none'"
@@ -60,6 +85,27 @@ def session_key(study: Study) -> str:
     return f"rater:{study.token}"
 
 
+def client_address(request) -> str:
+    """REMOTE_ADDR, or the nearest X-Forwarded-For entry that a trusted proxy (``RATER_TRUSTED_PROXIES``) added."""
+    address = request.META.get("REMOTE_ADDR", "")
+    trusted = set(settings.RATER_TRUSTED_PROXIES)
+    if address in trusted:
+        for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+            hop = hop.strip()
+            if hop and hop not in trusted:
+                try:
+                    return str(ip_address(hop))
+                except ValueError:
+                    break  # not an address: fall back on the proxy's own
+    return address
+
+
+def too_many_new_raters(request, capped: raters.NewRatersCapped):
+    response = render(request, "rater/too_many.html", {"capped": capped}, status=429)
+    response["Retry-After"] = str(capped.retry_after)
+    return response
+
+
 @rater_page
 def enter(request, study_token):
     """The study link, with whatever the study's platform puts on it (nothing, for an open link)."""
@@ -76,7 +122,10 @@ def enter(request, study_token):
         return render(request, "rater/refused.html", {"message": arrival.message}, status=arrival.status)
     token = request.session.get(session_key(study))
     remembered = Rater.objects.filter(study=study, token=token).first() if token else None
-    rater = raters.do_enter_study(study, arrival, remembered)
+    try:
+        rater = raters.do_enter_study(study, arrival, remembered, raters.address_hash(client_address(request)))
+    except raters.NewRatersCapped as capped:
+        return too_many_new_raters(request, capped)
     if rater is None:
         return render(request, "rater/refused.html", {"message": platform.unknown_rater}, status=404)
     request.session[session_key(study)] = rater.token
@@ -126,7 +175,7 @@ def rate(request, rater_token):
     n_wanted = study.comparisons_per_rater
     if assignment is None:
         n_voted, _ = raters.rater_progress(rater)
-        if n_voted >= n_wanted:
+        if n_voted >= n_wanted or (n_voted > 0 and raters.quota_given(study, rater)):
             return redirect("rater:done", rater_token=rater.token)
         if raters.failed_qualification(study, rater, n_voted):
             # The exclusion itself was recorded with the vote that failed the round (a POST).
@@ -146,7 +195,7 @@ def rate(request, rater_token):
         "n_wanted": n_wanted,
         "percent": round(100 * n_voted / n_wanted) if n_wanted else 100,
         "wait_ms": max(0, int((study.min_seconds_on_page - waited) * 1000)),
-        "questions": [q for q in study.follow_up_questions if isinstance(q, dict) and q.get("key") and q.get("text")],
+        "questions": study.questions(),
     }
     mode = mode_for(study)
     return render(request, mode.template, mode.page_context(context, assignment.comparison_id))
@@ -160,6 +209,7 @@ VOTE_MESSAGES = {
         "recorded this time. Here is the next pair.",
     ),
     VoteOutcome.UNKNOWN_ASSIGNMENT: (messages.INFO, "That pair is no longer open. Here is the next one."),
+    VoteOutcome.OVER_QUOTA: (messages.INFO, "You have already given all the answers this study asks of you."),
 }
 
 
@@ -177,6 +227,18 @@ def vote(request, rater_token, assignment_token):
         level, text = VOTE_MESSAGES[outcome]
         messages.add_message(request, level, text)
     return redirect("rater:rate", rater_token=rater.token)
+
+
+@csrf_exempt
+@require_POST
+@rater_page
+def alive(request, rater_token, assignment_token):
+    """The rating page's sign of life (its script posts here once, on the rater's first interaction):
+    the short first lease of this item runs the study's full lease. 204, or 404 for no live lease."""
+    rater = _rater(request, rater_token)
+    if not raters.do_extend_lease(rater, assignment_token):
+        raise Http404("No live lease.")
+    return HttpResponse(status=204)
 
 
 @csrf_exempt
@@ -200,14 +262,8 @@ def done(request, rater_token):
     """The completion page: the code, or the way back the rater's platform takes (ratings/platforms/)."""
     rater = _rater(request, rater_token)
     study = rater.study
-    n_voted, n_wanted = raters.rater_progress(rater)
-    finished = (
-        rater.completed_at
-        or n_voted >= n_wanted
-        or raters.failed_qualification(study, rater, n_voted)
-        or (n_voted > 0 and not raters.has_open_work(study, rater))
-    )
-    if not finished:
+    n_voted, _ = raters.rater_progress(rater)
+    if not raters.is_finished(study, rater, n_voted):
         return redirect("rater:rate", rater_token=rater.token)
     raters.do_pause(rater)
     raters.do_complete(rater)

@@ -1,10 +1,19 @@
 // Keyboard shortcuts (A, B, T, X; on fact-check pages 1-6 pick verdicts and Enter submits), a guard
-// against double submission, and the minimum reading time.
+// against double submission, the minimum reading time, and one sign of life: on the rater's first
+// interaction the page posts to its alive URL, which extends the item's short first lease.
 (function () {
   "use strict";
   var form = document.getElementById("vote-form");
   if (!form) return;
   var buttons = Array.prototype.slice.call(form.querySelectorAll("[data-key]"));
+  var aliveUrl = form.getAttribute("data-alive-url");
+  var lifeEvents = ["pointerdown", "pointermove", "keydown", "scroll", "wheel", "touchstart"];
+  function alive() {
+    lifeEvents.forEach(function (name) { window.removeEventListener(name, alive, true); });
+    if (!aliveUrl || !window.fetch) return;
+    window.fetch(aliveUrl, { method: "POST", credentials: "same-origin", keepalive: true }).catch(function () {});
+  }
+  lifeEvents.forEach(function (name) { window.addEventListener(name, alive, { capture: true, passive: true }); });
   var waitMs = parseInt(form.getAttribute("data-wait-ms") || "0", 10);
   if (waitMs > 0) {
     var note = document.getElementById("wait-note");
