@@ -11,6 +11,9 @@ flag again (a cancel abandons the running batch: its answers are not stored).
 Progress figures: tokens/s = completion tokens generated in this run (stored and in flight) / seconds
 spent generating; ETA = prompts left x (seconds elapsed in this run / prompts answered in this run),
 unknown until a batch is stored.
+
+Each database step (claim, reading the pending prompts, storing a batch, progress, finishing) rides out a
+brief disconnect (``reconnect.py``): the job goes on where it was, with the batch it holds in memory.
 """
 
 import logging
@@ -26,6 +29,7 @@ from inference_workers.backends.local import LocalBackend
 from inference_workers.backends.registry import backend_for
 from inference_workers.claims import claim
 from inference_workers.models import GenerationJob, JobStatus, ModelKind, Prompt, Response
+from inference_workers.reconnect import retry_on_disconnect
 from inference_workers.style_features import style_features
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class RunStats:
     done: int = 0  # answered prompts of the job as of the last stored batch
 
 
+@retry_on_disconnect
 def claim_job(job_id: int, task_id: str | None) -> GenerationJob | None:
     """Mark the job running for this task; None when it is finished, cancelled or owned by another task."""
     rows = GenerationJob.objects.select_related("model", "decoding_config")
@@ -65,10 +70,12 @@ def answered_prompt_ids(job: GenerationJob):
     ).values("prompt_id")
 
 
+@retry_on_disconnect
 def pending_prompts(job: GenerationJob) -> list[Prompt]:
     return list(job.prompt_set.prompts.exclude(pk__in=answered_prompt_ids(job)).order_by("pk"))
 
 
+@retry_on_disconnect
 def store_answers(job: GenerationJob, answers: list[Answer]) -> None:
     """Insert the answers with their style features; one already stored (a rerun) is left as it was."""
     now = timezone.now()
@@ -101,6 +108,7 @@ def tokens_per_second(stats: RunStats, tokens_in_flight: int = 0, seconds_in_fli
     return (stats.completion_tokens + tokens_in_flight) / seconds if seconds else None
 
 
+@retry_on_disconnect
 def record_progress(job: GenerationJob, stats: RunStats, **increments) -> bool:
     """Write done/total, throughput, ETA and the heartbeat after a stored batch (whose tokens leave
     ``tokens_in_flight`` for ``completion_tokens`` in the same update); returns True when cancel was requested."""
@@ -117,6 +125,7 @@ def record_progress(job: GenerationJob, stats: RunStats, **increments) -> bool:
     return cancel_requested(job)
 
 
+@retry_on_disconnect
 def record_step_progress(job: GenerationJob, stats: RunStats, tokens: int, seconds: float) -> bool:
     """Write the running batch's tokens so far, throughput, ETA and the heartbeat; True when cancel was requested."""
     GenerationJob.objects.filter(pk=job.pk).update(
@@ -149,6 +158,7 @@ def step_progress(job: GenerationJob, stats: RunStats):
     return on_step
 
 
+@retry_on_disconnect
 def finish_job(job: GenerationJob, status: str, error: str = "") -> None:
     done = answered_prompt_ids(job).count()
     GenerationJob.objects.filter(pk=job.pk).update(

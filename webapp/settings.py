@@ -262,6 +262,9 @@ STYLEGAP_API_LOCAL_HOSTS = env_list("STYLEGAP_API_LOCAL_HOSTS")
 STYLEGAP_JOB_STALE_AFTER_SECONDS = env_int("STYLEGAP_JOB_STALE_AFTER_SECONDS", 30 * 60)
 # A queued row whose task has not reached the broker for this long is sent again (the broker was down).
 STYLEGAP_RESEND_UNSENT_AFTER_SECONDS = env_int("STYLEGAP_RESEND_UNSENT_AFTER_SECONDS", 60)
+# A job's database step that loses its connection is retried this many times, backing off from this delay.
+STYLEGAP_DB_RETRY_ATTEMPTS = env_int("STYLEGAP_DB_RETRY_ATTEMPTS", 8)
+STYLEGAP_DB_RETRY_BACKOFF_SECONDS = float(env_str("STYLEGAP_DB_RETRY_BACKOFF_SECONDS") or 0.5)
 
 # --- Security -------------------------------------------------------------------
 # Behind HTTPS (production) cookies are secure and HSTS is on; the local demo on
@@ -281,15 +284,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Raters' pages must not leak where they came from or what they saw.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-
-# --- Raters (README "Threat model") -------------------------------------------------
-# A new rater's first lease is short; the rating page extends it to the study's lease when the rater
-# interacts, and a vote does too. New raters per minute are capped per client address and per study.
-RATER_FIRST_LEASE_SECONDS = env_int("RATER_FIRST_LEASE_SECONDS", 90)
-RATER_NEW_PER_IP_PER_MINUTE = env_int("RATER_NEW_PER_IP_PER_MINUTE", 20)
-RATER_NEW_PER_STUDY_PER_MINUTE = env_int("RATER_NEW_PER_STUDY_PER_MINUTE", 120)
-# Reverse proxies whose X-Forwarded-For is believed (their REMOTE_ADDR); otherwise REMOTE_ADDR is the client.
-RATER_TRUSTED_PROXIES = env_list("RATER_TRUSTED_PROXIES")
 
 # --- Logging --------------------------------------------------------------------
 LOGGING = {

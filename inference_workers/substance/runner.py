@@ -26,6 +26,7 @@ from inference_workers.backends.registry import backend_for
 from inference_workers.claims import claim
 from inference_workers.jobs import STEP_PROGRESS_EVERY_S
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
+from inference_workers.reconnect import retry_on_disconnect
 from inference_workers.substance import datasets, prompts, scoring
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def truthful_by_similarity(prediction: str, true_answers: Sequence[str], false_a
 # --- Claiming, storing, finishing ---------------------------------------------------------------
 
 
+@retry_on_disconnect
 def claim_run(run_id: int, task_id: str | None = None) -> BenchmarkRun | None:
     """Mark the run running for this task; None when it is published, already succeeded, was cancelled
     or is owned by another task. A failed run may be claimed: it scores only the items not stored yet."""
@@ -112,6 +114,7 @@ def stored_counts(run: BenchmarkRun) -> tuple[int, int]:
     return counts["n"], counts["correct"]
 
 
+@retry_on_disconnect
 def store_results(run: BenchmarkRun, results: list[BenchmarkItem]) -> tuple[int, int]:
     """Insert scored items (a rerun's duplicates are ignored) and write progress; returns (done, correct)."""
     BenchmarkItem.objects.bulk_create(results, ignore_conflicts=True)
@@ -120,6 +123,7 @@ def store_results(run: BenchmarkRun, results: list[BenchmarkItem]) -> tuple[int,
     return n, correct
 
 
+@retry_on_disconnect
 def finish_run(run: BenchmarkRun, status: str, error: str = "") -> None:
     n, correct = stored_counts(run)
     BenchmarkRun.objects.filter(pk=run.pk).update(
