@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "inference_workers",
     "ratings",
+    "judges",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Jobs, benchmark runs and validations committed while the broker was unreachable (README, Queues).
     "resend-unsent-tasks": {"task": "inference_workers.tasks.resend_unsent", "schedule": 60.0},
+    "resume-stalled-judging-jobs": {
+        "task": "judges.tasks.resume_stalled_judging_jobs",
+        "schedule": 300.0,
+    },
     "release-expired-leases": {
         "task": "ratings.tasks.release_expired_leases",
         "schedule": 60.0,

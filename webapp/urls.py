@@ -17,6 +17,7 @@ urlpatterns = [
     path("studies/", include(study_pages)),
     path("studies/", include(quality_pages)),
     path("studies/", include(dashboard_pages)),
+    path("studies/", include("judges.urls")),
     path("api/", include("ratings.web.api.urls")),
     # Models, generation jobs, benchmarks.
     path("models/", include("inference_workers.urls")),

@@ -72,6 +72,40 @@ class Batch:
     api_retries: int = 0
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings for ``Backend.chat``: greedy unless the temperature is above 0."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatBatch:
+    """Replies to some of the conversations given to ``Backend.chat``: ``indices`` into them, one per reply."""
+
+    indices: list[int]
+    replies: list[Reply]
+    seconds: float = 0.0
+    cost_usd: Decimal = Decimal(0)
+    api_requests: int = 0
+    api_retries: int = 0
+
+
+# A conversation: chat messages {"role": "system" | "user" | "assistant", "content": str}.
+Messages = list[dict]
+
+
 class Backend:
     kinds: tuple[str, ...] = ()
     queue: str = "default"
@@ -97,6 +131,10 @@ class Backend:
     ) -> Iterator[tuple[list[int], list[str]]]:
         """Greedy answers to benchmark questions, one batch at a time: (indices into ``questions``, texts)."""
         raise Refused(f"{model} cannot answer new questions.")
+
+    def chat(self, model: LanguageModel, conversations: list[Messages], sampling: Sampling) -> Iterator[ChatBatch]:
+        """The model's next message in each conversation, one batch at a time (any order; ``indices`` say which)."""
+        raise Refused(f"{model} cannot answer new messages.")
 
     def load(self, model: LanguageModel):
         """The model loaded in this worker, for scoring by its own log-likelihoods (local backends only)."""

@@ -27,7 +27,11 @@ from inference_workers.backends.base import (
     Answer,
     Backend,
     Batch,
+    ChatBatch,
+    Messages,
     Refused,
+    Reply,
+    Sampling,
     StepListener,
     step_listener,
 )
@@ -113,13 +117,18 @@ def render_prompt(tokenizer, text: str, system_prompt: str = "", chat_template: 
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
         {"role": "user", "content": text}
     ]
+    return render_messages(tokenizer, messages, chat_template)
+
+
+def render_messages(tokenizer, messages: Messages, chat_template: str = "") -> str:
+    """A conversation as the model sees it: the chat template (the given one, else the model's), or the
+    messages' texts one after the other, each followed by a blank line, when the model has none."""
     template = chat_template or getattr(tokenizer, "chat_template", None)
     if template:
         return tokenizer.apply_chat_template(
             messages, chat_template=template, tokenize=False, add_generation_prompt=True
         )
-    prefix = f"{system_prompt}\n\n" if system_prompt else ""
-    return f"{prefix}{text}\n"
+    return "".join(f"{m['content']}\n\n" for m in messages[:-1]) + f"{messages[-1]['content']}\n"
 
 
 def count_prompt_tokens(loaded: LoadedModel, rendered: list[str]) -> list[int]:
@@ -363,6 +372,26 @@ class LocalBackend(Backend):
                 for i, o in zip(indices, outputs, strict=True)
             ]
             yield Batch(answers, seconds=sum(seconds for _, _, seconds in calls))
+
+    def chat(self, model: LanguageModel, conversations: list[Messages], sampling: Sampling) -> Iterator[ChatBatch]:
+        loaded = load_cached(model)
+        rendered = [render_messages(loaded.tokenizer, messages) for messages in conversations]
+        values = {
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_new_tokens": sampling.max_new_tokens,
+            "seed": sampling.seed,
+        }
+        for calls in self._sorted_batches(loaded, rendered, values):
+            yield ChatBatch(
+                [i for indices, _, _ in calls for i in indices],
+                [
+                    Reply(o.text, o.prompt_tokens, o.completion_tokens, int(seconds * 1000))
+                    for _, outputs, seconds in calls
+                    for o in outputs
+                ],
+                seconds=sum(seconds for _, _, seconds in calls),
+            )
 
     def answer(self, model: LanguageModel, questions: list[str], max_new_tokens: int):
         loaded = load_cached(model)

@@ -27,7 +27,11 @@ from inference_workers.backends.base import (
     Answer,
     Backend,
     Batch,
+    ChatBatch,
+    Messages,
     Refused,
+    Reply,
+    Sampling,
 )
 from inference_workers.egress import EgressRefused, Target, check_key_env, parse_base_url, resolve
 from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, Prompt
@@ -210,20 +214,29 @@ def answer_chunks(
 
     Callers record progress and check their cancel flag between chunks.
     """
+    sampling = Sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    return message_chunks(model, [api_messages(text, system_prompt) for text in texts], sampling)
+
+
+def message_chunks(
+    model: LanguageModel, conversations: list[Messages], sampling: Sampling
+) -> Iterator[tuple[int, list[ApiAnswer], float]]:
+    """Send every conversation, ``2 x STYLEGAP_API_CONCURRENCY`` at a time with that many in flight; yields
+    (start, answers, seconds) per chunk."""
     endpoint = api_endpoint(model)
     concurrency = settings.STYLEGAP_API_CONCURRENCY
     chunk = concurrency * 2
-    for start in range(0, len(texts), chunk):
+    for start in range(0, len(conversations), chunk):
         bodies = [
             request_body(
                 endpoint,
-                api_messages(text, system_prompt),
-                temperature=temperature,
-                top_p=top_p,
-                max_new_tokens=max_new_tokens,
-                seed=seed,
+                messages,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_new_tokens=sampling.max_new_tokens,
+                seed=sampling.seed,
             )
-            for text in texts[start : start + chunk]
+            for messages in conversations[start : start + chunk]
         ]
         began = time.perf_counter()
         results = chat_completions(endpoint, bodies, concurrency)
@@ -266,6 +279,20 @@ class ApiBackend(Backend):
                     Answer(p, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms)
                     for p, r in zip(part, results, strict=True)
                 ],
+                seconds=seconds,
+                cost_usd=self.cost(
+                    model, sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+                ),
+                api_requests=len(results) + retries,
+                api_retries=retries,
+            )
+
+    def chat(self, model: LanguageModel, conversations: list[Messages], sampling: Sampling) -> Iterator[ChatBatch]:
+        for start, results, seconds in message_chunks(model, conversations, sampling):
+            retries = sum(r.retries for r in results)
+            yield ChatBatch(
+                list(range(start, start + len(results))),
+                [Reply(r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms) for r in results],
                 seconds=seconds,
                 cost_usd=self.cost(
                     model, sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)

@@ -4,7 +4,7 @@ import time
 
 from django.db import transaction
 
-from ratings.analysis.payload import analyse, substance_scores, trusted_subset
+from ratings.analysis.payload import analyse, extension_results, substance_scores, trusted_subset
 from ratings.analysis.snapshots import SNAPSHOTS_KEPT
 from ratings.analysis.votes import study_votes
 from ratings.models import AnalysisSnapshot, Study, Vote
@@ -25,12 +25,14 @@ def do_compute_snapshots(study: Study) -> list[AnalysisSnapshot]:
         # both variants carry the same.
         names = list(study.language_models.values_list("name", flat=True))
         extra = mode.results(study, substance_scores(names))
+    extensions = extension_results(study)  # other apps' results (LLM judges): the same in both variants
     results = {}
     for key, subset in variants.items():
         t0 = time.perf_counter()
         payload = analyse(subset, reference, study.follow_up_questions or [])
         payload["variant"] = "trusted raters only" if key.endswith(":trusted") else "all raters (excluded left out)"
         payload["n_votes_total"] = total
+        payload.update(extensions)
         n_votes = subset.n_votes
         if extra is not None:
             payload[mode.results_key] = extra

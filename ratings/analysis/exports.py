@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 
 from ratings.analysis.fact_check import payload_human_accuracy
-from ratings.analysis.payload import leaderboard_json, payload_substance
+from ratings.analysis.payload import leaderboard_json, payload_extensions, payload_substance
 from ratings.models import Study, Vote
 
 # OWASP's list: = + - @ start a formula; a leading tab or carriage return hides one from some importers.
@@ -132,7 +132,8 @@ def snapshot_download(payload: dict, name: str) -> tuple[str, str] | None:
     if name == "leaderboard.json":
         body, kind = (
             json.dumps(
-                leaderboard_json(payload["leaderboard"], payload_substance(payload), payload_human_accuracy(payload)),
+                leaderboard_json(payload["leaderboard"], payload_substance(payload), payload_human_accuracy(payload))
+                | payload_extensions(payload),
                 indent=2,
             ),
             "application/json",

@@ -4,6 +4,7 @@
 """
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,6 +40,27 @@ from stats.win_rates import (
     win_rate_against,
     win_rates,
 )
+
+# Results other apps add to every snapshot, by payload key (the judges app's "judges"): each registers a
+# function of the study in its AppConfig.ready, so ratings never imports it. A function returns None when
+# it has nothing for the study; the leaderboard JSON (command, API, downloads) carries what it returned.
+PAYLOAD_EXTENSIONS: dict[str, Callable] = {}
+
+
+def register_payload_extension(key: str, compute: Callable) -> None:
+    PAYLOAD_EXTENSIONS[key] = compute
+
+
+def extension_results(study) -> dict:
+    """Every registered extension's results for the study, by key; those with nothing to say left out."""
+    found = {key: compute(study) for key, compute in PAYLOAD_EXTENSIONS.items()}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def payload_extensions(payload: dict) -> dict:
+    """The registered extensions' results a snapshot holds, by key."""
+    return {key: payload[key] for key in PAYLOAD_EXTENSIONS if payload.get(key) is not None}
+
 
 LABELS = {Winner.A: 0, Winner.B: 1, Winner.TIE: 2, Winner.BOTH_BAD: 2}
 BOOTSTRAP_ROUNDS = 100

@@ -9,6 +9,7 @@ of every module is parsed, and an edge the rule forbids fails with the file and 
     ratings.models   -> nothing of ratings
     stats            -> numpy, scipy and the standard library only
     inference_workers -> never ratings
+    judges           -> ratings (not its engine), inference_workers, stats; nothing imports judges
 """
 
 import ast
@@ -31,7 +32,7 @@ RATINGS_RULES = {
     "tasks": {"models", "actions", "analysis"},
     "admin": {"models", "actions", "tasks"},
     "demo": {"models", "actions", "analysis", "modes"},
-    "management": {"models", "actions", "analysis", "demo", "modes", "tasks"},
+    "management": {"models", "actions", "analysis", "demo", "modes", "tasks", "signals"},
     "apps": {"modes", "signals"},
     "signals": set(),
     "migrations": {"models"},
@@ -105,6 +106,16 @@ def test_stats_imports_numpy_and_scipy_only():
 
 def test_inference_workers_never_imports_ratings():
     assert forbidden_edges("inference_workers", lambda s, t: t.split(".")[0] != "ratings") == []
+
+
+def test_nothing_imports_judges():
+    # The judges app plugs into ratings through registries (payload extensions, dashboard tabs, a signal).
+    for package in ("ratings", "inference_workers", "stats"):
+        assert forbidden_edges(package, lambda s, t: t.split(".")[0] != "judges") == []
+
+
+def test_judges_keep_out_of_the_rating_engine():
+    assert forbidden_edges("judges", lambda s, t: not t.startswith("ratings.engine")) == []
 
 
 def test_webapp_roles_imports_neither_app():

@@ -9,7 +9,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ratings.analysis.battles import BattleFormatError, battles_to_arrays, read_battles
 from ratings.analysis.fact_check import fact_check_results, payload_human_accuracy
-from ratings.analysis.payload import leaderboard, leaderboard_json, payload_substance, substance_scores, trusted_subset
+from ratings.analysis.payload import (
+    extension_results,
+    leaderboard,
+    leaderboard_json,
+    payload_substance,
+    substance_scores,
+    trusted_subset,
+)
 from ratings.analysis.votes import ModelInfo, VoteTable, study_votes
 from ratings.models import Study
 from ratings.modes import mode_for
@@ -73,7 +80,8 @@ class Command(BaseCommand):
         reference = names.index(pin) if pin else None
         board = leaderboard(table, reference=reference, rounds=rounds, style_interval=style_interval)
         if json:
-            self.stdout.write(_dumps(leaderboard_json(board, substance_scores(names))))
+            extensions = extension_results(found) if study else {}  # other apps' results, e.g. LLM judges
+            self.stdout.write(_dumps(leaderboard_json(board, substance_scores(names)) | extensions))
             return
         self.stdout.write(f"{board['n_votes']} votes")
         self.stdout.write(

@@ -23,6 +23,7 @@ from ratings.demo.studies import (
     setup_substance,
 )
 from ratings.demo.vicuna80_votes import load_vicuna80_votes
+from ratings.signals import vicuna80_votes_loaded
 from ratings.tasks import compute_analysis_snapshots
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
@@ -77,6 +78,7 @@ class Command(BaseCommand):
         base_url = base_url.rstrip("/")
         votes = load_vicuna80_votes()
         human = votes.study
+        vicuna80_votes_loaded.send(sender=self.__class__, study=human)  # e.g. the real LLM judges' verdicts
         n_votes = sum(c.votes.count() for c in human.comparisons.all())
         self.stdout.write(
             f"Study '{human.title}': {human.language_models.count()} models, {n_votes} human votes"

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ratings.analysis.fact_check import payload_human_accuracy
-from ratings.analysis.payload import leaderboard_json, payload_substance
+from ratings.analysis.payload import leaderboard_json, payload_extensions, payload_substance
 from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study
 from ratings.tasks import compute_analysis_snapshots
@@ -66,6 +66,7 @@ class StudyLeaderboard(APIView):
                 **leaderboard_json(
                     snap.payload["leaderboard"], payload_substance(snap.payload), payload_human_accuracy(snap.payload)
                 ),
+                **payload_extensions(snap.payload),
                 "computed_at": snap.computed_at,
             }
         )

@@ -23,6 +23,16 @@ PAGES = (
 )
 
 
+# Tabs other apps add to every preference study's dashboard, in their AppConfig.ready (the judges app's
+# "LLM judges"): (key, label, URL name taking the study's slug). ratings never imports those apps.
+EXTRA_TABS: list[tuple[str, str, str]] = []
+
+
+def register_tab(key: str, label: str, url_name: str) -> None:
+    if all(tab[0] != key for tab in EXTRA_TABS):
+        EXTRA_TABS.append((key, label, url_name))
+
+
 # A mode with results of its own (ratings/modes/) has its own overview; a fact-check study has verdicts,
 # not preference votes, so its dashboard is the accuracy page alone.
 MODE_PAGES = {"fact_check": (("overview", "Human-judged accuracy"),)}
@@ -36,6 +46,7 @@ def _context(request, slug: str, page: str) -> dict:
         "study": study,
         "page": page,
         "pages": MODE_PAGES.get(mode_for(study).results_key, PAGES),
+        "extra_tabs": [] if mode_for(study).results_key else EXTRA_TABS,
         "trusted": trusted,
         "snapshot": snapshot,
         "payload": snapshot.payload if snapshot else None,
