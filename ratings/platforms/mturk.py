@@ -6,12 +6,17 @@ from ratings.models import Recruitment
 from ratings.platforms.base import Arrival, Completion, Platform, Refusal
 
 PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+# turkSubmitTo: where the finished HIT's form posts (production, sandbox).
 SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+# The worker sites whose HIT page frames an ExternalQuestion (production, sandbox).
+WORKER_SITES = ("https://worker.mturk.com", "https://workersandbox.mturk.com")
 
 
 class MTurk(Platform):
     value = Recruitment.MTURK
-    frame_hosts = SUBMIT_HOSTS
+    # Both frame ancestors and form-action (rater_page uses frame_hosts for both): the worker sites frame
+    # the page, the submit hosts receive its form.
+    frame_hosts = tuple(dict.fromkeys(WORKER_SITES + SUBMIT_HOSTS))
 
     def preview_template(self, params):
         return "rater/mturk_preview.html" if params.get("assignmentId") == PREVIEW else None

@@ -64,7 +64,7 @@ def test_mturk_preview_creates_no_rater_and_completion_posts_to_mturk(client):
     assert "Accept the HIT" in page.content.decode()
     assert not Rater.objects.exists()
     # MTurk shows the task in an iframe on its own site: allowed there, and only there.
-    assert "frame-ancestors https://www.mturk.com" in page["Content-Security-Policy"]
+    assert "frame-ancestors https://worker.mturk.com https://workersandbox.mturk.com" in page["Content-Security-Policy"]
     page = client.get(
         enter + "?workerId=W1&assignmentId=A1&hitId=h1&turkSubmitTo=https://workersandbox.mturk.com", follow=True
     )
