@@ -419,7 +419,8 @@ def analyse(
     payload = {
         "n_votes": table.n_votes,
         "leaderboard": board,
-        "reference": reference_name if reference is not None else None,
+        # The study's reference, whether or not the votes so far involve it (none yet: an empty snapshot).
+        "reference": reference_name,
         "against_reference": against_reference(table, reference, substance),
         "substance_available": bool(substance),
         "categories": categories(table) if table.n_votes else [],

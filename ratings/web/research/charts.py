@@ -187,8 +187,8 @@ def scatter_chart(
         cx, cy = sx(px), sy(p.y)
         if p.y_lower is not None and p.y_upper is not None:
             body.append(
-                f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{sy(p.y_lower):.1f}" y2="{sy(p.y_upper):.1f}" '
-                f'stroke="{colour}" opacity="0.6"/>'
+                f'<line class="interval" data-point="{escape(p.label)}" x1="{cx:.1f}" x2="{cx:.1f}" '
+                f'y1="{sy(p.y_lower):.1f}" y2="{sy(p.y_upper):.1f}" stroke="{colour}" opacity="0.6"/>'
             )
         if shapes.get(p.series) == "square":
             body.append(f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="{colour}"/>')

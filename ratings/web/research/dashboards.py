@@ -42,6 +42,7 @@ def _context(request, slug: str, page: str) -> dict:
     study = get_object_or_404(Study.objects.select_related("reference_model"), slug=slug)
     trusted = request.GET.get("trusted") == "1"
     snapshot = latest_snapshot(study, "analysis:trusted" if trusted else "analysis")
+    n_votes_now = Vote.objects.filter(comparison__study=study).count()
     return {
         "study": study,
         "page": page,
@@ -50,8 +51,22 @@ def _context(request, slug: str, page: str) -> dict:
         "trusted": trusted,
         "snapshot": snapshot,
         "payload": snapshot.payload if snapshot else None,
-        "n_votes_now": Vote.objects.filter(comparison__study=study).count(),
+        "n_votes_now": n_votes_now,
+        "study_setup": study_setup(study, n_votes_now),
     }
+
+
+def votes_so_far(n: int) -> str:
+    return "no votes yet" if n == 0 else f"{n} vote{'' if n == 1 else 's'} so far"
+
+
+def study_setup(study: Study, n_votes: int) -> str:
+    """The study's set-up in a sentence, from the study itself: true whatever the newest snapshot holds."""
+    n_models = study.language_models.count()
+    text = f"{n_models} model{'' if n_models == 1 else 's'}"
+    if study.reference_model_id:
+        text += f", each compared with the reference, {study.reference_model}"
+    return f"{text}. {votes_so_far(n_votes).capitalize()}."
 
 
 def _render(request, ctx: dict, template: str):
@@ -128,12 +143,18 @@ def substance(request, slug):
             points.append(_role_point(r, r["substance"]["accuracy"], y, y_lower=lo, y_upper=hi, series=kind))
         ctx["rows"] = rows
         ctx["n_battles"] = sum(r["battles"] for r in rows)
+        # What each interval rests on: a model's votes against the reference.
+        ctx["interval_basis"] = [
+            f"{r['display_name'] or r['model']}: {r['battles']} vote{'' if r['battles'] == 1 else 's'}"
+            for r in with_both
+            if not r["is_reference"]
+        ]
         if points:
             ctx["style_substance_chart"] = scatter_chart(
                 points,
                 "Human preference against factual accuracy",
                 "factual accuracy",
-                f"win rate against {payload['reference']} (ties half)",
+                f"win rate against {ctx['study'].reference_model} (ties half)",
                 x_range=(0, 1),
                 y_range=(0, 1),
                 diagonal=True,
