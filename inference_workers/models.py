@@ -271,8 +271,15 @@ class Response(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Imported answers (battle files): which text this is, so different texts by one model to one
+    # question never merge ("t" + hash of the text, or "m" + hash of conv_metadata counts when the
+    # file had no text); empty for generated answers. ``turns``: the answers of a multi-turn
+    # conversation, one a turn (``text`` joins them).
+    text_digest = models.CharField(max_length=32, blank=True, default="")
+    turns = models.JSONField(null=True, blank=True)
 
-    # Style features (Chatbot Arena's style control); null until computed.
+    # Style features (Chatbot Arena's style control); null until computed. An imported answer with
+    # only conv_metadata holds its counts here, its length in tokens (style control uses ratios).
     length_words = models.PositiveIntegerField(null=True, blank=True)
     length_chars = models.PositiveIntegerField(null=True, blank=True)
     n_headers = models.PositiveIntegerField(null=True, blank=True)
@@ -285,7 +292,8 @@ class Response(models.Model):
         ordering = ["prompt_id", "model_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["model", "prompt", "decoding_config"], name="one_response_per_model_prompt_config"
+                fields=["model", "prompt", "decoding_config", "text_digest"],
+                name="one_response_per_model_prompt_config",
             ),
             # Lets the database check that a comparison's two responses share its prompt.
             models.UniqueConstraint(fields=["id", "prompt"], name="response_id_prompt"),

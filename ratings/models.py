@@ -46,6 +46,7 @@ class Recruitment(models.TextChoices):
     INVITE = "invite", "Invite tokens"
     PROLIFIC = "prolific", "Prolific"
     MTURK = "mturk", "Amazon Mechanical Turk"
+    IMPORTED = "imported", "Imported (judges of a battle file)"
 
 
 class StudyMode(models.TextChoices):

@@ -16,7 +16,10 @@ Intervals (95%):
 - sandwich: Cov = H^-1 B H^-1 with H = sum_v p(1-p) x x^T (the Fisher information) and
   B = sum_v (y - p)^2 x x^T (robust to ties, which the two-outcome model does not describe);
 - bootstrap: votes resampled with replacement (a multinomial draw over the vote cells, which is
-  the same distribution), refitted, 2.5% and 97.5% percentiles, fixed seed.
+  the same distribution), refitted, 2.5% and 97.5% percentiles, fixed seed;
+- profile likelihood (``stats/profile.py``): for little data or a model that won or lost every
+  vote, where both of the above are over-confident (the MLE is then infinite, and only the ridge
+  keeps it finite); such an end is unbounded (+-inf).
 
 Ranks respect the intervals: rank_i = 1 + #{j : lower_j > upper_i}.
 """
@@ -26,11 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from stats.intervals import Z95
+from stats.profile import profile_interval
 
 ELO_SCALE = 400.0 / np.log(10.0)
 ELO_BASE = 1000.0
 # A tiny ridge keeps the MLE finite when a model wins (or loses) every battle.
 RIDGE = 1e-6
+# A profile-likelihood end further than this from the estimate (Elo points) is unbounded. Far: with
+# separation the estimate itself sits where the ridge stops it, some 2000 points out.
+PROFILE_MAX_SHIFT = 5000.0
 
 
 @dataclass(frozen=True)
@@ -143,20 +150,32 @@ def bradley_terry(
     interval: str = "sandwich",
     rounds: int = 100,
     seed: int = 0,
+    profile: list[int] | None = None,
 ) -> Ratings:
-    """Bradley-Terry MLE on the Elo scale with 95% intervals ("sandwich" or "bootstrap")."""
+    """Bradley-Terry MLE on the Elo scale with 95% intervals ("sandwich", "bootstrap" or "profile"); the models
+    in ``profile`` get profile-likelihood intervals whatever the method."""
     counts = pair_counts(model_a, model_b, outcome, n_models)
     theta = fit_theta(counts, anchor=reference)
     rating = to_elo(theta, reference)
     if interval == "sandwich":
         t = elo_transform(n_models, reference)
         se = np.sqrt(np.clip(np.diag(t @ sandwich_cov(counts, theta, reference) @ t.T), 0, None))
-        return Ratings(rating, rating - Z95 * se, rating + Z95 * se, "sandwich")
-    if interval == "bootstrap":
+        lower, upper, method = rating - Z95 * se, rating + Z95 * se, "sandwich"
+    elif interval == "profile":
+        lower, upper = profile_ratings(counts, theta, reference)
+        method = "profile likelihood"
+    elif interval == "bootstrap":
         samples = bootstrap_ratings(model_a, model_b, outcome, n_models, reference, rounds, seed)
         lower, upper = np.percentile(samples, [2.5, 97.5], axis=0)
-        return Ratings(rating, lower, upper, f"bootstrap ({rounds} rounds, seed {seed})")
-    raise ValueError(f"unknown interval method {interval!r}")
+        method = f"bootstrap ({rounds} rounds, seed {seed})"
+    else:
+        raise ValueError(f"unknown interval method {interval!r}")
+    if profile and interval != "profile":
+        plo, phi = profile_ratings(counts, theta, reference, profile)
+        lower, upper = lower.copy(), upper.copy()
+        lower[profile], upper[profile] = plo[profile], phi[profile]
+        method += "; profile likelihood for some models"
+    return Ratings(rating, lower, upper, method)
 
 
 def bootstrap_ratings(
@@ -203,3 +222,31 @@ def weighted_pair_counts(a: np.ndarray, b: np.ndarray, y: np.ndarray, w: np.ndar
     s2 = np.bincount(key, weights=w * y_lo * y_lo, minlength=size)
     present = np.nonzero(n)[0]
     return PairCounts(n_models, present // n_models, present % n_models, n[present], s[present], s2[present])
+
+
+def log_likelihood(counts: PairCounts, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(log-likelihood with the ridge, gradient, Hessian) of theta, from the pair counts."""
+    k = counts.n_models
+    x = theta[counts.i] - theta[counts.j]
+    p = 1.0 / (1.0 + np.exp(-x))
+    ll = -np.sum(counts.score * np.logaddexp(0, -x) + (counts.n - counts.score) * np.logaddexp(0, x))
+    resid = counts.score - counts.n * p
+    grad = np.bincount(counts.i, weights=resid, minlength=k) - np.bincount(counts.j, weights=resid, minlength=k)
+    hess = -_laplacian(k, counts.i, counts.j, counts.n * p * (1 - p)) - RIDGE * np.eye(k)
+    return ll - RIDGE / 2 * theta @ theta, grad - RIDGE * theta, hess
+
+
+def profile_ratings(
+    counts: PairCounts, theta: np.ndarray, reference: int | None = None, models: list[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% profile-likelihood intervals of the Elo ratings of ``models`` (default: all; NaN for the others),
+    +-inf where the data set no bound."""
+    k = counts.n_models
+    anchor = k - 1 if reference is None else reference
+    free = np.array([m for m in range(k) if m != anchor], dtype=np.int64)
+    t = elo_transform(k, reference)
+    lower, upper = np.full(k, np.nan), np.full(k, np.nan)
+    for i in range(k) if models is None else models:
+        lo, hi = profile_interval(lambda th: log_likelihood(counts, th), theta, free, t[i], PROFILE_MAX_SHIFT)
+        lower[i], upper[i] = ELO_BASE + lo, ELO_BASE + hi
+    return lower, upper

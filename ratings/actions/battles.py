@@ -1,15 +1,46 @@
-"""Storing battles (``ratings/analysis/battles.py`` reads them) as an imported study's votes."""
+"""Storing battles (``ratings/analysis/battle_files.py`` reads them) as an imported study's votes.
 
-from collections.abc import Iterable
+One pass over the battles, a chunk at a time (``CHUNK`` battles): new models, prompts, answers,
+comparisons, raters and votes of a chunk are written with ``ratings.engine.bulk.insert_rows``
+(Postgres COPY; bulk_create elsewhere), so memory holds one chunk plus the keys seen so far, and
+every vote is written once with its own ``created_at`` (the battle's ``tstamp``, else now). The
+whole import is one transaction: all or nothing.
+
+Identity: a prompt per (question id, turn) (``prompt_external_id``); an answer per (model, prompt,
+text digest) (``answer_digest``), so different texts never merge; a rater per judge (``Rater`` with
+platform "imported"). A judge voting twice on the same pair of answers has one vote linked to the
+rater (the database allows one vote per rater and comparison); the repeat is kept without the link
+and counted in ``ImportResult.repeat_votes``.
+"""
+
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 from django.db import transaction
+from django.utils import timezone
 
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, PromptSet, Response
-from ratings.analysis.battles import WINNER_TO_VOTE, Battle
-from ratings.models import Comparison, Study, StudyStatus, Vote, VoteSource
+from ratings.analysis.battles import WINNER_TO_VOTE, Battle, answer_digest, prompt_external_id
+from ratings.engine.bulk import insert_rows
+from ratings.models import Comparison, Rater, Recruitment, Study, StudyStatus, Vote, VoteSource
+
+CHUNK = 20_000
+RESPONSE_COLUMNS = (
+    "model_id",
+    "prompt_id",
+    "decoding_config_id",
+    "text",
+    "text_digest",
+    "turns",
+    "length_words",
+    "n_headers",
+    "n_list_items",
+    "n_bold",
+    "style_computed_at",
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +51,8 @@ class ImportResult:
     new_prompts: int
     new_responses: int
     new_comparisons: int
+    new_raters: int = 0
+    repeat_votes: int = 0
 
 
 def _study_for(slug: str) -> Study:
@@ -30,106 +63,182 @@ def _study_for(slug: str) -> Study:
         name=slug[:100],
         defaults={
             "title": f"Questions of {slug}",
-            "source": "Imported with battles (Chatbot Arena clean-battle JSONL).",
+            "source": "Imported with battles (Chatbot Arena clean-battle JSON or JSONL).",
         },
     )
     return Study.objects.create(
-        slug=slug, title=slug, prompt_set=prompt_set, imported=True, status=StudyStatus.CLOSED, votes_per_comparison=1
+        slug=slug,
+        title=slug,
+        prompt_set=prompt_set,
+        imported=True,
+        status=StudyStatus.CLOSED,
+        votes_per_comparison=1,
+        recruitment=Recruitment.IMPORTED,
     )
+
+
+def _answer_key(model_id: int, prompt_id: int, digest: str) -> tuple[int, int, int]:
+    # 64 bits of the digest (and its kind) keep the key small: one import holds millions of them.
+    return model_id, prompt_id, int(digest[1:17], 16) * 4 + "tmn".index(digest[0])
+
+
+class _Importer:
+    """The keys seen so far (existing rows of the study and its prompt set, then new ones)."""
+
+    def __init__(self, study: Study, model_defaults: dict[str, dict]):
+        self.study = study
+        self.prompt_set = study.prompt_set
+        self.config = imported_decoding_config()
+        self.model_defaults = model_defaults
+        self.models: dict[str, int] = {}
+        self.new_models: list[str] = []
+        self.prompts = dict(self.prompt_set.prompts.values_list("external_id", "pk"))
+        self.answers: dict[tuple, int] = {}
+        for pk, model_id, prompt_id, digest, text in Response.objects.filter(
+            prompt__prompt_set=self.prompt_set
+        ).values_list("pk", "model_id", "prompt_id", "text_digest", "text"):
+            self.answers.setdefault(_answer_key(model_id, prompt_id, digest or answer_digest(text, None)), pk)
+        self.comparisons = {(a, b): pk for pk, a, b in study.comparisons.values_list("pk", "response_a", "response_b")}
+        self.raters = dict(
+            Rater.objects.filter(study=study, platform=Recruitment.IMPORTED).values_list("external_id", "pk")
+        )
+        self.voted = set(
+            Vote.objects.filter(comparison__study=study, rater__isnull=False).values_list("rater_id", "comparison_id")
+        )
+        self.counts = {"votes": 0, "prompts": 0, "responses": 0, "comparisons": 0, "raters": 0, "repeats": 0}
+
+    def _models(self, battles: list[Battle]) -> None:
+        names = {b.model_a for b in battles} | {b.model_b for b in battles}
+        missing = sorted(names - self.models.keys())
+        if not missing:
+            return
+        found = dict(LanguageModel.objects.filter(name__in=missing).values_list("name", "pk"))
+        for name in missing:
+            if name not in found:
+                defaults = {
+                    "role": ModelRole.IMITATION,
+                    "notes": "Created by a battle import; check its role and metadata.",
+                    **self.model_defaults.get(name, {}),
+                }
+                found[name] = LanguageModel.objects.create(
+                    name=name, kind=ModelKind.IMPORTED, status=ModelStatus.READY, **defaults
+                ).pk
+                self.new_models.append(name)
+        self.models.update(found)
+        self.study.language_models.add(*[found[n] for n in missing])
+
+    def _prompts(self, battles: list[Battle]) -> list[int]:
+        keys, rows, fresh = [], [], {}
+        for b in battles:
+            key = prompt_external_id(b.question_id, b.turn)
+            keys.append(key)
+            if key not in self.prompts and key not in fresh:
+                fresh[key] = len(rows)
+                text = b.question or f"(question {b.question_id}: its text was not in the battle file)"
+                turns = [{"role": "user", "content": q} for q in b.questions] if len(b.questions) > 1 else None
+                rows.append((self.prompt_set.pk, key, text, turns, b.category))
+        new_ids = insert_rows(Prompt, ("prompt_set_id", "external_id", "text", "turns", "category"), rows, ids=True)
+        for key, n in fresh.items():
+            self.prompts[key] = new_ids[n]
+        self.counts["prompts"] += len(rows)
+        return [self.prompts[k] for k in keys]
+
+    def _answers(self, battles: list[Battle], prompt_ids: list[int]) -> list[tuple[int, int]]:
+        now = timezone.now()
+        pairs, rows, fresh = [], [], {}
+        for b, prompt_id in zip(battles, prompt_ids, strict=True):
+            pair = []
+            for name, text, turns, meta in (
+                (b.model_a, b.answer_a, b.turns_a, b.meta_a),
+                (b.model_b, b.answer_b, b.turns_b, b.meta_b),
+            ):
+                digest = answer_digest(text, meta)
+                key = _answer_key(self.models[name], prompt_id, digest)
+                if key not in self.answers and key not in fresh:
+                    fresh[key] = len(rows)
+                    # Without a text, the file's conv_metadata counts are this answer's style features.
+                    style = (*meta, now) if text is None and meta is not None else (None, None, None, None, None)
+                    multi = list(turns) if turns is not None and len(turns) > 1 else None
+                    rows.append((self.models[name], prompt_id, self.config.pk, text or "", digest, multi, *style))
+                pair.append(key)
+            pairs.append(pair)
+        new_ids = insert_rows(Response, RESPONSE_COLUMNS, rows, ids=True)
+        for key, n in fresh.items():
+            self.answers[key] = new_ids[n]
+        self.counts["responses"] += len(rows)
+        return [(self.answers[ka], self.answers[kb]) for ka, kb in pairs]
+
+    def _comparisons(self, pairs: list[tuple[int, int]], prompt_ids: list[int]) -> list[int]:
+        rows, fresh = [], {}
+        for pair, prompt_id in zip(pairs, prompt_ids, strict=True):
+            if pair not in self.comparisons and pair not in fresh:
+                fresh[pair] = len(rows)
+                rows.append((self.study.pk, prompt_id, pair[0], pair[1]))
+        new_ids = insert_rows(Comparison, ("study_id", "prompt_id", "response_a_id", "response_b_id"), rows, ids=True)
+        for pair, n in fresh.items():
+            self.comparisons[pair] = new_ids[n]
+        self.counts["comparisons"] += len(rows)
+        return [self.comparisons[p] for p in pairs]
+
+    def _raters(self, battles: list[Battle]) -> None:
+        fresh = sorted({b.judge for b in battles if b.judge} - self.raters.keys())
+        rows = [(self.study.pk, Recruitment.IMPORTED.value, judge) for judge in fresh]
+        new_ids = insert_rows(Rater, ("study_id", "platform", "external_id"), rows, ids=True)
+        self.raters.update(zip(fresh, new_ids, strict=True))
+        self.counts["raters"] += len(rows)
+
+    def chunk(self, battles: list[Battle]) -> None:
+        self._models(battles)
+        prompt_ids = self._prompts(battles)
+        pairs = self._answers(battles, prompt_ids)
+        comparison_ids = self._comparisons(pairs, prompt_ids)
+        self._raters(battles)
+        now = timezone.now()
+        rows = []
+        for b, comparison_id in zip(battles, comparison_ids, strict=True):
+            rater_id = self.raters.get(b.judge) if b.judge else None
+            if rater_id is not None:
+                if (rater_id, comparison_id) in self.voted:
+                    rater_id = None
+                    self.counts["repeats"] += 1
+                else:
+                    self.voted.add((rater_id, comparison_id))
+            created = datetime.fromtimestamp(b.tstamp, tz=UTC) if b.tstamp is not None else now
+            rows.append(
+                (comparison_id, rater_id, VoteSource.IMPORTED.value, WINNER_TO_VOTE[b.winner].value, b.judge, created)
+            )
+        insert_rows(Vote, ("comparison_id", "rater_id", "source", "winner", "judge", "created_at"), rows)
+        self.counts["votes"] += len(rows)
 
 
 @transaction.atomic
 def do_import_battles(
-    slug: str, battles: Iterable[Battle], model_defaults: dict[str, dict] | None = None
+    slug: str,
+    battles: Iterable[Battle],
+    model_defaults: dict[str, dict] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Store battles as imported votes in the study ``slug`` (created when missing), with their models,
-    prompts, answers and comparisons. All or nothing.
+    prompts, answers, comparisons and raters (one per judge). All or nothing.
 
-    An answer already stored for a model and question is kept (one imported answer per model and
-    prompt). ``model_defaults`` gives fields for models created here (role, display name, metadata).
+    An answer already stored for the model, question and turn with the same text is reused.
+    ``model_defaults`` gives fields for models created here (role, display name, metadata);
+    ``progress`` is called with the number of battles stored after each chunk.
     """
-    battles = list(battles)
-    study = _study_for(slug)
-    prompt_set = study.prompt_set
-    config = imported_decoding_config()
-    model_defaults = model_defaults or {}
-
-    names = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
-    models = {m.name: m for m in LanguageModel.objects.filter(name__in=names)}
-    new_models = [n for n in names if n not in models]
-    for name in new_models:
-        defaults = {
-            "role": ModelRole.IMITATION,
-            "notes": "Created by a battle import; check its role and metadata.",
-            **model_defaults.get(name, {}),
-        }
-        models[name] = LanguageModel.objects.create(
-            name=name, kind=ModelKind.IMPORTED, status=ModelStatus.READY, **defaults
-        )
-    study.language_models.add(*models.values())
-
-    prompts = {p.external_id: p for p in prompt_set.prompts.all()}
-    new_prompts = []
-    for b in battles:
-        if b.question_id not in prompts:
-            prompts[b.question_id] = Prompt(
-                prompt_set=prompt_set,
-                external_id=b.question_id,
-                text=b.question or f"(question {b.question_id}: its text was not in the battle file)",
-            )
-            new_prompts.append(prompts[b.question_id])
-    Prompt.objects.bulk_create(new_prompts)
-
-    responses = {
-        (r.model_id, r.prompt_id): r
-        for r in Response.objects.filter(prompt__prompt_set=prompt_set, model__in=models.values()).order_by("pk")
-    }
-    new_responses: dict[tuple[int, int], Response] = {}
-    for b in battles:
-        prompt = prompts[b.question_id]
-        for name, text in ((b.model_a, b.answer_a), (b.model_b, b.answer_b)):
-            key = (models[name].pk, prompt.pk)
-            if key not in responses and key not in new_responses:
-                new_responses[key] = Response(
-                    model=models[name], prompt=prompt, decoding_config=config, text=text or ""
-                )
-    Response.objects.bulk_create(new_responses.values())
-    responses.update(new_responses)
-
-    comparisons = {(c.response_a_id, c.response_b_id): c for c in study.comparisons.all()}
-    new_comparisons = {}
-    for b in battles:
-        prompt = prompts[b.question_id]
-        ra, rb = responses[(models[b.model_a].pk, prompt.pk)], responses[(models[b.model_b].pk, prompt.pk)]
-        if (ra.pk, rb.pk) not in comparisons and (ra.pk, rb.pk) not in new_comparisons:
-            new_comparisons[(ra.pk, rb.pk)] = Comparison(study=study, prompt=prompt, response_a=ra, response_b=rb)
-    Comparison.objects.bulk_create(new_comparisons.values())
-    comparisons.update(new_comparisons)
-
-    votes = []
-    for b in battles:
-        prompt = prompts[b.question_id]
-        ra, rb = responses[(models[b.model_a].pk, prompt.pk)], responses[(models[b.model_b].pk, prompt.pk)]
-        votes.append(
-            Vote(
-                comparison=comparisons[(ra.pk, rb.pk)],
-                source=VoteSource.IMPORTED,
-                winner=WINNER_TO_VOTE[b.winner],
-                judge=b.judge,
-            )
-        )
-    Vote.objects.bulk_create(votes)
-    stamped = []
-    for vote, b in zip(votes, battles, strict=True):
-        if b.tstamp is not None:
-            vote.created_at = datetime.fromtimestamp(b.tstamp, tz=UTC)
-            stamped.append(vote)
-    Vote.objects.bulk_update(stamped, ["created_at"], batch_size=1000)
+    importer = _Importer(_study_for(slug), model_defaults or {})
+    battles = iter(battles)
+    while chunk := list(islice(battles, CHUNK)):
+        importer.chunk(chunk)
+        if progress:
+            progress(importer.counts["votes"])
+    c = importer.counts
     return ImportResult(
-        study=study,
-        votes=len(votes),
-        new_models=new_models,
-        new_prompts=len(new_prompts),
-        new_responses=len(new_responses),
-        new_comparisons=len(new_comparisons),
+        study=importer.study,
+        votes=c["votes"],
+        new_models=importer.new_models,
+        new_prompts=c["prompts"],
+        new_responses=c["responses"],
+        new_comparisons=c["comparisons"],
+        new_raters=c["raters"],
+        repeat_votes=c["repeats"],
     )

@@ -5,11 +5,15 @@
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
+from django.db import DatabaseError, connection
 
 from inference_workers.models import BenchmarkRun
 from ratings.analysis.schema import (
+    LEADERBOARD_BOARD_KEYS,
+    LEADERBOARD_RANK_KEYS,
     LEADERBOARD_ROW_KEYS,
     SUBSTANCE_JSON_KEYS,
     AnalysisPayload,
@@ -22,7 +26,7 @@ from ratings.analysis.schema import (
 from ratings.analysis.votes import VoteTable
 from ratings.models import Winner
 from stats.agreement import krippendorff_alpha_nominal, value_counts
-from stats.bradley_terry import bradley_terry, ranks_from_intervals
+from stats.bradley_terry import ELO_BASE, bradley_terry, ranks_from_intervals
 from stats.gap import style_substance_gap
 from stats.intervals import wilson_interval
 from stats.position import left_share
@@ -32,6 +36,7 @@ from stats.style_control import (
     bootstrap_style_controlled,
     fit_style_controlled,
     normalized_style_differences,
+    profile_style_controlled,
 )
 from stats.win_rates import (
     battle_counts,
@@ -65,9 +70,89 @@ def payload_extensions(payload: dict) -> dict:
 LABELS = {Winner.A: 0, Winner.B: 1, Winner.TIE: 2, Winner.BOTH_BAD: 2}
 BOOTSTRAP_ROUNDS = 100
 BOOTSTRAP_SEED = 0
+# The interval rule: below this many votes for a model, or when a model won or lost every vote, the
+# sandwich and the bootstrap overstate certainty; the leaderboard then uses the profile likelihood.
+MIN_VOTES_FOR_SANDWICH = 30
+# Style control is fitted on the votes whose answers both have style features, and refused when
+# fewer than this share of the votes have them.
+STYLE_COVERAGE_MIN = 0.5
+# Profiling a style-controlled rating costs a few hundred passes over the votes per flagged model.
+PROFILE_STYLE_BUDGET = 20_000_000
 TRUSTED_ACCURACY = 0.5
 # Substance benchmarks in order of preference for the style-vs-substance chart.
 SUBSTANCE_ORDER = ("nq_open", "truthfulqa_mc1", "truthfulqa_gen")
+
+
+def json_bound(x: float) -> float | None:
+    """A coefficient's interval end for JSON; None (null) where the data set no bound."""
+    return round(float(x), 6) if np.isfinite(x) else None
+
+
+def _bound(x: float) -> float | None:
+    """An interval end for JSON: rounded, or None (null) where the data set no bound (+-inf)."""
+    return round(float(x), 2) if np.isfinite(x) else None
+
+
+def interval_flags(table: VoteTable) -> dict[int, str]:
+    """Models whose intervals the sandwich or the bootstrap would overstate, with the reason: fewer than
+    MIN_VOTES_FOR_SANDWICH votes, or separated (won every vote, or lost every vote; a tie breaks it)."""
+    k = len(table.models)
+    votes = battle_counts(table.model_a, table.model_b, k)
+    score = np.bincount(table.model_a, weights=table.outcome, minlength=k) + np.bincount(
+        table.model_b, weights=1.0 - table.outcome, minlength=k
+    )
+    flags = {}
+    for i in range(k):
+        if votes[i] == 0:
+            continue
+        if score[i] == votes[i]:
+            flags[i] = f"won every one of its {int(votes[i])} votes: no upper bound"
+        elif score[i] == 0:
+            flags[i] = f"lost every one of its {int(votes[i])} votes: no lower bound"
+        elif votes[i] < MIN_VOTES_FOR_SANDWICH:
+            flags[i] = f"{int(votes[i])} votes (fewer than {MIN_VOTES_FOR_SANDWICH})"
+    return flags
+
+
+def style_rows(table: VoteTable) -> np.ndarray | None:
+    """Which votes have style features for both answers (None: no vote has any)."""
+    if table.style_a is None or table.style_b is None:
+        return None
+    return ~(np.isnan(table.style_a).any(axis=1) | np.isnan(table.style_b).any(axis=1))
+
+
+def _style_fit(table: VoteTable, keep: np.ndarray, reference, flags, style_interval, rounds, seed):
+    """The style-controlled fit on the votes with features, over the models that have such votes; the
+    fit's ratings and bounds are returned in the table's model order (NaN for a model without)."""
+    k = len(table.models)
+    a, b, y = table.model_a[keep], table.model_b[keep], table.outcome[keep]
+    present = np.unique(np.concatenate([a, b]))
+    remap = -np.ones(k, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    ref = int(remap[reference]) if reference is not None and remap[reference] >= 0 else None
+    z = normalized_style_differences(table.style_a[keep], table.style_b[keep])
+    args = (remap[a], remap[b], y, z, len(present), ref)
+    if style_interval == "bootstrap":
+        fit = bootstrap_style_controlled(*args, rounds=rounds, seed=seed)
+    else:
+        fit = fit_style_controlled(*args)
+    lower, upper = fit.lower.copy(), fit.upper.copy()
+    profiled = [int(remap[i]) for i in flags if remap[i] >= 0]
+    if profiled and len(y) * (len(profiled) + z.shape[1]) <= PROFILE_STYLE_BUDGET:
+        bounds, coef_lo, coef_hi = profile_style_controlled(*args[:5], profiled, ref)
+        for j, (lo, hi) in bounds.items():
+            lower[j], upper[j] = lo, hi
+        fit = replace(fit, coefficient_lower=coef_lo, coefficient_upper=coef_hi)
+    elif profiled:  # too many votes to profile each flagged model: at least open the unbounded ends
+        for i in flags:
+            j = remap[i]
+            if j >= 0 and "no upper bound" in flags[i]:
+                upper[j] = np.inf
+            if j >= 0 and "no lower bound" in flags[i]:
+                lower[j] = -np.inf
+    out = np.full((3, k), np.nan)
+    out[:, present] = fit.rating, lower, upper
+    return out, fit
 
 
 def leaderboard(
@@ -76,37 +161,79 @@ def leaderboard(
     rounds: int = BOOTSTRAP_ROUNDS,
     seed: int = BOOTSTRAP_SEED,
     style_interval: str = "sandwich",
+    anchor_rating: float | None = None,
+    style_sources: dict[str, int] | None = None,
 ) -> Leaderboard:
     """Raw ratings (bootstrap 95% intervals) beside style-controlled ones (sandwich or bootstrap 95% intervals).
 
     Rows carry the fixed keys (model, rating, ci, votes, win_rate, style_controlled) plus
-    display_name, role, rank, style_rank and rank_change (positive: the model climbs with style held equal).
+    display_name, role, rank, style_rank and rank_change (positive: the model climbs with style held
+    equal) and interval_note. Honest intervals: when any model has fewer than MIN_VOTES_FOR_SANDWICH
+    votes or won (or lost) every vote, its raw and style-controlled intervals come from the profile
+    likelihood (and the style coefficients' too), and ``interval`` says so; an
+    end the data cannot bound is null. Style control uses the votes whose answers both have style
+    features, and is refused below STYLE_COVERAGE_MIN of the votes (``style`` says how many were left
+    out and why). ``reference`` is pinned at 1000, or at ``anchor_rating``.
     """
     k = len(table.models)
     if table.n_votes == 0:
         return {"n_votes": 0, "models": [], "style_coefficients": None}
+    flags = interval_flags(table)
     raw = bradley_terry(
-        table.model_a, table.model_b, table.outcome, k, reference, interval="bootstrap", rounds=rounds, seed=seed
+        table.model_a,
+        table.model_b,
+        table.outcome,
+        k,
+        reference,
+        interval="bootstrap",
+        rounds=rounds,
+        seed=seed,
+        profile=sorted(flags),
     )
     rates = win_rates(table.model_a, table.model_b, table.outcome, k)
     votes = battle_counts(table.model_a, table.model_b, k)
-    controlled = None
-    if table.style_a is not None and table.style_b is not None:
-        z = normalized_style_differences(table.style_a, table.style_b)
-        args = (table.model_a, table.model_b, table.outcome, z, k, reference)
-        if style_interval == "bootstrap":
-            controlled = bootstrap_style_controlled(*args, rounds=rounds, seed=seed)
-        else:
-            controlled = fit_style_controlled(*args)
+    shift = (anchor_rating - ELO_BASE) if anchor_rating is not None else 0.0
+    keep = style_rows(table)
+    with_style = int(keep.sum()) if keep is not None else 0
+    coverage = with_style / table.n_votes
+    style = {
+        "used": False,
+        "votes_with_features": with_style,
+        "left_out": table.n_votes - with_style,
+        "coverage": round(coverage, 4),
+        "min_coverage": STYLE_COVERAGE_MIN,
+        "sources": style_sources or table.style_sources,
+        "note": "",
+    }
+    controlled = fit = None
+    if with_style and coverage >= STYLE_COVERAGE_MIN:
+        controlled, fit = _style_fit(table, keep, reference, flags, style_interval, rounds, seed)
+        style["used"] = True
+        if with_style < table.n_votes:
+            style["note"] = (
+                f"{table.n_votes - with_style} of {table.n_votes} votes have no style features for both answers "
+                "and are left out of the style-controlled fit (kept in the raw ratings)."
+            )
+    else:
+        style["note"] = (
+            "No vote has style features (answer texts or conv_metadata counts): no style control."
+            if not with_style
+            else f"Only {with_style} of {table.n_votes} votes ({coverage:.0%}) have style features, below the "
+            f"{STYLE_COVERAGE_MIN:.0%} needed: no style control."
+        )
     raw_rank = raw.rank
-    style_rank = ranks_from_intervals(controlled.lower, controlled.upper) if controlled is not None else None
+    style_rank = None
+    if controlled is not None:
+        present = ~np.isnan(controlled[0])
+        style_rank = np.zeros(k, dtype=np.int64)
+        style_rank[present] = ranks_from_intervals(controlled[1][present], controlled[2][present])
     rows = []
     for i in np.argsort(-raw.rating, kind="stable"):
         info = table.models[i]
         row = {
             "model": info.name,
-            "rating": round(float(raw.rating[i]), 2),
-            "ci": [round(float(raw.lower[i]), 2), round(float(raw.upper[i]), 2)],
+            "rating": round(float(raw.rating[i] + shift), 2),
+            "ci": [_bound(raw.lower[i] + shift), _bound(raw.upper[i] + shift)],
             "votes": int(votes[i]),
             "win_rate": json_float(rates[i]),
             "style_controlled": None,
@@ -115,37 +242,52 @@ def leaderboard(
             "rank": int(raw_rank[i]),
             "style_rank": None,
             "rank_change": None,
+            "interval_note": flags.get(i, ""),
         }
-        if controlled is not None:
+        if controlled is not None and not np.isnan(controlled[0][i]):
             row["style_controlled"] = {
-                "rating": round(float(controlled.rating[i]), 2),
-                "ci": [round(float(controlled.lower[i]), 2), round(float(controlled.upper[i]), 2)],
+                "rating": round(float(controlled[0][i] + shift), 2),
+                "ci": [_bound(controlled[1][i] + shift), _bound(controlled[2][i] + shift)],
             }
             row["style_rank"] = int(style_rank[i])
             row["rank_change"] = int(raw_rank[i] - style_rank[i])
         rows.append(row)
+    flagged = ", ".join(table.models[i].name for i in sorted(flags))
+    raw_method = f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
+    if flags:
+        raw_method += f"; profile likelihood for {flagged} (the bootstrap overstates certainty there)"
+    style_method = (
+        f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
+        if style_interval == "bootstrap"
+        else "sandwich (Hessian-based)"
+    )
+    if flags:
+        style_method += f"; profile likelihood for {flagged} and for the coefficients"
     result = {
         "n_votes": table.n_votes,
         "models": rows,
         "style_coefficients": None,
         "style_coefficient_ci": None,
-        "interval": {
-            "raw": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles",
-            "style_controlled": f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
-            if style_interval == "bootstrap"
-            else "sandwich (Hessian-based)",
-        },
+        "interval": {"raw": raw_method, "style_controlled": style_method if controlled is not None else None},
+        "interval_rule": (
+            f"a model with fewer than {MIN_VOTES_FOR_SANDWICH} votes, or that won or lost every vote, gets a "
+            "profile-likelihood interval instead of the sandwich or the bootstrap"
+        ),
         "reference": table.models[reference].name if reference is not None else None,
+        "anchor": (
+            {"model": table.models[reference].name, "rating": anchor_rating if anchor_rating is not None else ELO_BASE}
+            if reference is not None
+            else None
+        ),
+        "style": style,
     }
-    if controlled is not None:
+    if fit is not None:
         result["style_coefficients"] = {
-            name: round(float(c), 6) for name, c in zip(STYLE_FEATURES, controlled.coefficients, strict=True)
+            name: round(float(c), 6) for name, c in zip(STYLE_FEATURES, fit.coefficients, strict=True)
         }
         result["style_coefficient_ci"] = {
-            name: [round(float(lo), 6), round(float(hi), 6)]
-            for name, lo, hi in zip(
-                STYLE_FEATURES, controlled.coefficient_lower, controlled.coefficient_upper, strict=True
-            )
+            name: [json_bound(lo), json_bound(hi)]
+            for name, lo, hi in zip(STYLE_FEATURES, fit.coefficient_lower, fit.coefficient_upper, strict=True)
         }
     return result
 
@@ -162,7 +304,11 @@ def leaderboard_json(
     """
     substance = substance or {}
     rows = [
-        {**{k: row[k] for k in LEADERBOARD_ROW_KEYS}, "substance": substance_json(substance.get(row["model"]))}
+        {
+            **{k: row[k] for k in LEADERBOARD_ROW_KEYS},
+            "substance": substance_json(substance.get(row["model"])),
+            **{k: row.get(k) for k in LEADERBOARD_RANK_KEYS},
+        }
         for row in board["models"]
     ]
     if human_accuracy is not None:
@@ -175,7 +321,12 @@ def leaderboard_json(
         ]
         for row in rows:
             row["human_accuracy"] = human_accuracy.get(row["model"])
-    return {"n_votes": board["n_votes"], "models": rows, "style_coefficients": board["style_coefficients"]}
+    return {
+        "n_votes": board["n_votes"],
+        "models": rows,
+        "style_coefficients": board["style_coefficients"],
+        **{k: board.get(k) for k in LEADERBOARD_BOARD_KEYS},
+    }
 
 
 def substance_scores(model_names: list[str]) -> dict[str, SubstanceScore]:
@@ -209,6 +360,16 @@ def substance_scores(model_names: list[str]) -> dict[str, SubstanceScore]:
     for value in best.values():
         value.pop("_rank")
     return best
+
+
+def substance_scores_if_stored(model_names: list[str]) -> dict[str, SubstanceScore]:
+    """``substance_scores`` when the database is there and migrated, else {}: reading a battle file needs none."""
+    try:
+        if BenchmarkRun._meta.db_table not in connection.introspection.table_names():
+            return {}
+    except DatabaseError:
+        return {}
+    return substance_scores(model_names)
 
 
 def substance_json(score: dict | None) -> dict | None:

@@ -18,13 +18,13 @@ def json_float(x) -> float | None:
 
 class StyleControlled(TypedDict):
     rating: float
-    ci: list[float]
+    ci: list[float | None]  # None: an end the data cannot bound
 
 
 class LeaderboardRow(TypedDict):
     model: str
     rating: float
-    ci: list[float]
+    ci: list[float | None]  # None: an end the data cannot bound
     votes: int
     win_rate: float | None
     style_controlled: StyleControlled | None
@@ -33,6 +33,7 @@ class LeaderboardRow(TypedDict):
     rank: int
     style_rank: int | None
     rank_change: int | None  # positive: the model climbs with style held equal
+    interval_note: str  # why this model's interval is a profile likelihood ("" when it is not)
 
 
 class Leaderboard(TypedDict, total=False):
@@ -40,8 +41,11 @@ class Leaderboard(TypedDict, total=False):
     models: list[LeaderboardRow]
     style_coefficients: dict[str, float] | None
     style_coefficient_ci: dict[str, list[float]] | None
-    interval: dict[str, str]
+    interval: dict[str, str | None]
+    interval_rule: str
     reference: str | None
+    anchor: dict | None  # {model, rating}: the reference model's pinned rating
+    style: dict  # used, votes_with_features, left_out, coverage, min_coverage, sources, note
 
 
 class SubstanceScore(TypedDict):
@@ -94,7 +98,7 @@ class TimelineDay(TypedDict):
 class CategoryRow(TypedDict):
     model: str
     rating: float
-    ci: list[float]
+    ci: list[float | None]  # None: an end the data cannot bound
     win_rate: float | None
     votes: int
 
@@ -162,4 +166,7 @@ class AnalysisPayload(TypedDict, total=False):
 
 # The leaderboard JSON of the command, the downloads and the API (``leaderboard_json``).
 LEADERBOARD_ROW_KEYS = ("model", "rating", "ci", "votes", "win_rate", "style_controlled")
+# ... after ``substance``: what the text output shows too (interval_note: why a model's interval is profiled).
+LEADERBOARD_RANK_KEYS = ("rank", "style_rank", "rank_change", "interval_note")
+LEADERBOARD_BOARD_KEYS = ("style_coefficient_ci", "interval", "interval_rule", "reference", "anchor", "style")
 SUBSTANCE_JSON_KEYS = ("benchmark", "accuracy", "ci")

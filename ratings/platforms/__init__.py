@@ -7,6 +7,7 @@ Add a platform: one module with a ``Platform`` subclass, its value in ``ratings.
 
 from ratings.models import Rater, Recruitment, Study
 from ratings.platforms.base import Arrival, Completion, Platform, Refusal
+from ratings.platforms.imported import Imported
 from ratings.platforms.invite import Invite
 from ratings.platforms.mturk import MTurk
 from ratings.platforms.open_link import OpenLink
@@ -17,6 +18,7 @@ PLATFORMS: dict[str, Platform] = {
     Recruitment.INVITE: Invite(),
     Recruitment.PROLIFIC: Prolific(),
     Recruitment.MTURK: MTurk(),
+    Recruitment.IMPORTED: Imported(),
 }
 
 

@@ -47,7 +47,10 @@ def test_import_creates_models_prompts_answers_and_imported_votes(tmp_path, caps
     votes = Vote.objects.filter(comparison__study=study).order_by("pk")
     assert [v.winner for v in votes] == ["a", "both_bad", "b"]
     assert votes[0].judge == "j1" and votes[0].created_at.timestamp() == 1700000000.5
-    assert {v.source for v in votes} == {"imported"} and all(v.rater_id is None for v in votes)
+    assert {v.source for v in votes} == {"imported"}
+    # The judge is the study's imported rater; a vote without a judge has none.
+    assert votes[0].rater.platform == "imported" and votes[0].rater.external_id == "j1"
+    assert votes[1].rater_id is None and votes[2].rater_id is None
     assert study.comparisons.count() == 2
 
 
@@ -102,11 +105,33 @@ def test_leaderboard_json_has_the_fixed_shape_from_a_file_and_from_the_study(tmp
         records.append(battle(f"b{i}", "beta", "gamma", "model_b" if i % 5 else "model_a", "Short.", "Ok."))
     path = write(tmp_path / "b.jsonl", records)
     from_file = _leaderboard(capsys, "--battles", str(path))
-    assert set(from_file) == {"n_votes", "models", "style_coefficients"}
+    assert set(from_file) == {
+        "n_votes",
+        "models",
+        "style_coefficients",
+        "style_coefficient_ci",
+        "interval",
+        "interval_rule",
+        "reference",
+        "anchor",
+        "style",
+    }
     assert from_file["n_votes"] == 180
     assert [m["model"] for m in from_file["models"]] == ["gamma", "alpha", "beta"]
     top = from_file["models"][0]
-    assert set(top) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled", "substance"}
+    assert set(top) == {
+        "model",
+        "rating",
+        "ci",
+        "votes",
+        "win_rate",
+        "style_controlled",
+        "substance",
+        "rank",
+        "style_rank",
+        "rank_change",
+        "interval_note",
+    }
     assert top["substance"] is None
     assert top["ci"][0] < top["rating"] < top["ci"][1] and top["votes"] == 120
     assert set(top["style_controlled"]) == {"rating", "ci"}

@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from inference_workers.models import Benchmark, BenchmarkRun, LanguageModel
 from ratings.actions.snapshots import do_compute_snapshots
+from ratings.analysis.schema import LEADERBOARD_BOARD_KEYS, LEADERBOARD_RANK_KEYS, LEADERBOARD_ROW_KEYS
 from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Vote, VoteSource
 from tests import factories
@@ -72,7 +73,7 @@ def test_downloads_carry_the_same_numbers(researcher_client, analysed):
     board = latest_snapshot(analysed).payload["leaderboard"]
     url = reverse("dashboard:download", args=[analysed.slug, "leaderboard.json"])
     data = json.loads(researcher_client.get(url).content)
-    assert set(data) == {"n_votes", "models", "style_coefficients"}
+    assert set(data) == {"n_votes", "models", "style_coefficients", *LEADERBOARD_BOARD_KEYS}
     assert data["models"][0] == {k: board["models"][0][k] for k in data["models"][0] if k != "substance"} | {
         "substance": None
     }
@@ -108,7 +109,7 @@ def test_the_api_serves_the_leaderboard_to_a_researchers_token_only(client, rese
     assert response.status_code == 200
     data = response.json()
     assert data["n_votes"] == 7040 and data["models"][0]["model"] == "gpt4"
-    assert set(data["models"][0]) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled", "substance"}
+    assert set(data["models"][0]) == {*LEADERBOARD_ROW_KEYS, "substance", *LEADERBOARD_RANK_KEYS}
     studies = client.get(reverse("api:study-list"), HTTP_AUTHORIZATION=f"Token {token.key}").json()
     assert {"slug": analysed.slug, "n_votes": 7040}.items() <= next(
         s for s in studies if s["slug"] == analysed.slug

@@ -21,6 +21,7 @@ from ratings.actions.snapshots import do_compute_snapshots
 from ratings.analysis.battles import export_battles
 from ratings.analysis.payload import leaderboard_json
 from ratings.analysis.quality import study_quality
+from ratings.analysis.schema import LEADERBOARD_RANK_KEYS, LEADERBOARD_ROW_KEYS
 from ratings.analysis.snapshots import latest_snapshot
 from ratings.analysis.votes import study_votes
 from ratings.models import Vote, VoteSource
@@ -203,7 +204,7 @@ def test_a_preference_study_with_stray_verdicts_counts_only_its_preference_votes
     assert "fact_check" not in snapshot.payload and snapshot.n_votes == 3
     board = leaderboard_json(snapshot.payload["leaderboard"])
     assert board["n_votes"] == 3
-    assert set(board["models"][0]) == {"model", "rating", "ci", "votes", "win_rate", "style_controlled", "substance"}
+    assert set(board["models"][0]) == {*LEADERBOARD_ROW_KEYS, "substance", *LEADERBOARD_RANK_KEYS}
 
 
 @pytest.mark.django_db

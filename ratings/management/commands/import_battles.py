@@ -1,4 +1,7 @@
-"""Import battles (Chatbot Arena clean-battle JSONL) into a study, all or nothing."""
+"""Import battles (Chatbot Arena clean-battle JSON array or JSONL, gzip or plain) into a study, all or nothing."""
+
+import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,8 +12,9 @@ from ratings.demo.vicuna80_votes import VOTES_STUDY_SLUG, load_vicuna80_votes
 
 class Command(BaseCommand):
     help = (
-        "Import battles in the Chatbot Arena clean-battle convention into the study SLUG (created when missing), "
-        "with their models, prompts and answers. A malformed line aborts the whole import. "
+        "Import battles in the Chatbot Arena clean-battle convention (a JSON array or JSONL, gzip or plain, told "
+        "from the content) into the study SLUG (created when missing), with their models, prompts, answers and "
+        "judges (as the study's imported raters). A malformed record aborts the whole import. "
         "--vicuna80 loads the shipped Vicuna-80 human votes as a study instead."
     )
 
@@ -29,16 +33,36 @@ class Command(BaseCommand):
             return
         if not study or not file:
             raise CommandError("give --study SLUG and FILE (or --vicuna80)")
+        started = time.monotonic()
         try:
-            with open(file, encoding="utf-8") as fh:
-                result = do_import_battles(study, read_battles(fh))
+            result = do_import_battles(study, read_battles(file), progress=self._progress(started))
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from exc
         except BattleFormatError as exc:
             raise CommandError(f"{file}: {exc}; nothing was imported") from exc
         named = f" ({', '.join(result.new_models)})" if result.new_models else ""
+        repeats = (
+            f" {result.repeat_votes} repeat votes by a judge on answers it had already judged are kept without the"
+            " rater link (one vote per rater and comparison)."
+            if result.repeat_votes
+            else ""
+        )
+        if result.repeat_votes == 1:
+            repeats = repeats.replace("repeat votes", "repeat vote")
         self.stdout.write(
             f"Study {result.study.slug}: {result.votes} votes, {len(result.new_models)} new models{named}, "
             f"{result.new_prompts} new prompts, {result.new_responses} new answers, "
-            f"{result.new_comparisons} new comparisons."
+            f"{result.new_comparisons} new comparisons, {result.new_raters} judges (new imported raters)."
+            f"{repeats} {time.monotonic() - started:.1f} s."
         )
+
+    def _progress(self, started: float):
+        if not sys.stderr.isatty():
+            return None
+
+        def report(done: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            sys.stderr.write(f"\rstored {done:,} votes ({rate:,.0f}/s)")
+            sys.stderr.flush()
+
+        return report

@@ -3,11 +3,13 @@
 For a fact-check study: human-judged accuracy per model beside the automatic one (ratings/analysis/fact_check.py).
 """
 
+import argparse
 import json
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ratings.analysis.battles import BattleFormatError, battles_to_arrays, read_battles
+from ratings.analysis.battles import BattleFormatError
 from ratings.analysis.fact_check import fact_check_results, payload_human_accuracy
 from ratings.analysis.payload import (
     extension_results,
@@ -15,30 +17,29 @@ from ratings.analysis.payload import (
     leaderboard_json,
     payload_substance,
     substance_scores,
+    substance_scores_if_stored,
     trusted_subset,
 )
-from ratings.analysis.votes import ModelInfo, VoteTable, study_votes
+from ratings.analysis.votes import file_votes, study_votes
 from ratings.models import Study
 from ratings.modes import mode_for
 
 
-def table_from_battles(path: str) -> VoteTable:
-    with open(path, encoding="utf-8") as fh:
-        arrays = battles_to_arrays(read_battles(fh))
-    return VoteTable(
-        models=[ModelInfo(name, name) for name in arrays.models],
-        model_a=arrays.model_a,
-        model_b=arrays.model_b,
-        outcome=arrays.outcome,
-        style_a=arrays.style_a,
-        style_b=arrays.style_b,
-    )
+def _anchor(value: str) -> tuple[str, float]:
+    model, _, rating = value.rpartition("=")
+    try:
+        if not model:
+            raise ValueError
+        return model, float(rating)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give MODEL=RATING, e.g. gpt-4-0613=1163") from None
 
 
 class Command(BaseCommand):
     help = (
-        "Bradley-Terry ratings on the Elo scale (mean 1000) with 95% bootstrap intervals, and style-controlled "
-        "ratings when the answers' texts are known, from a study's votes or a clean-battle file."
+        "Bradley-Terry ratings on the Elo scale (mean 1000) with 95% intervals, and style-controlled ratings "
+        "where the answers' style features are known (texts or conv_metadata), from a study's votes or a battle "
+        "file (JSON array or JSONL, gzip or plain; no database needed)."
     )
 
     def add_arguments(self, parser):
@@ -48,7 +49,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
         parser.add_argument("--trusted", action="store_true", help="Only raters Dawid-Skene rates as reliable.")
         parser.add_argument("--rounds", type=int, default=100, help="Bootstrap rounds (default 100).")
-        parser.add_argument("--pin", metavar="MODEL", help="Pin this model at 1000 instead of a mean of 1000.")
+        anchor = parser.add_mutually_exclusive_group()
+        anchor.add_argument("--pin", metavar="MODEL", help="Pin this model at 1000 instead of a mean of 1000.")
+        anchor.add_argument(
+            "--anchor",
+            metavar="MODEL=RATING",
+            type=_anchor,
+            help="Pin this model at a published rating (e.g. mixtral-8x7b-instruct-v0.1=1114), as the Arena does.",
+        )
         parser.add_argument(
             "--style-bootstrap",
             action="store_true",
@@ -68,38 +76,80 @@ class Command(BaseCommand):
             if trusted:
                 table = trusted_subset(table)
         else:
+            if trusted:
+                raise CommandError("--trusted needs --study (a battle file's judges have no reliability model)")
             try:
-                table = table_from_battles(battles)
+                table = file_votes(battles, progress=_progress if sys.stderr.isatty() else None)
             except OSError as exc:
                 raise CommandError(f"cannot read {battles}: {exc.strerror}") from exc
             except BattleFormatError as exc:
                 raise CommandError(f"{battles}: {exc}") from exc
         names = [m.name for m in table.models]
-        if pin is not None and pin not in names:
-            raise CommandError(f"--pin {pin}: no votes for that model (models: {', '.join(names)})")
-        reference = names.index(pin) if pin else None
-        board = leaderboard(table, reference=reference, rounds=rounds, style_interval=style_interval)
+        anchor_model, anchor_rating = options["anchor"] or (pin, None)
+        if anchor_model is not None and anchor_model not in names:
+            flag = "--pin" if pin else "--anchor"
+            raise CommandError(f"{flag} {anchor_model}: no votes for that model (models: {', '.join(names)})")
+        reference = names.index(anchor_model) if anchor_model else None
+        board = leaderboard(
+            table,
+            reference=reference,
+            rounds=rounds,
+            style_interval=style_interval,
+            anchor_rating=anchor_rating,
+        )
         if json:
+            # A battle file needs no database: substance scores only where one is there.
+            substance = substance_scores(names) if study else substance_scores_if_stored(names)
             extensions = extension_results(found) if study else {}  # other apps' results, e.g. LLM judges
-            self.stdout.write(_dumps(leaderboard_json(board, substance_scores(names)) | extensions))
+            self.stdout.write(_dumps(leaderboard_json(board, substance) | extensions))
             return
+        self._text(board)
+
+    def _text(self, board: dict) -> None:
         self.stdout.write(f"{board['n_votes']} votes")
+        if not board["models"]:
+            return
         self.stdout.write(
-            f"{'rank':>4}  {'model':<24} {'rating':>8} {'95% CI':>17} {'votes':>7} {'win rate':>8}  style-controlled"
+            f"{'rank':>4}  {'model':<24} {'rating':>8} {'95% CI':>17} {'votes':>7} {'win rate':>8}  "
+            "style-controlled (style rank, rank change)"
         )
         for row in board["models"]:
             sc = row["style_controlled"]
             style = (
-                f"{sc['rating']:.0f} [{sc['ci'][0]:.0f}, {sc['ci'][1]:.0f}] ({row['rank_change']:+d})" if sc else "-"
+                f"{sc['rating']:.0f} [{_end(sc['ci'][0], 0, True)}, {_end(sc['ci'][1], 0, False)}] "
+                f"(#{row['style_rank']}, {row['rank_change']:+d})"
+                if sc
+                else "-"
             )
             lo, hi = row["ci"]
+            note = f"  * {row['interval_note']}" if row["interval_note"] else ""
             self.stdout.write(
-                f"{row['rank']:>4}  {row['model']:<24} {row['rating']:>8.1f} [{lo:>6.1f}, {hi:>6.1f}]"
-                f" {row['votes']:>7} {row['win_rate']:>8.3f}  {style}"
+                f"{row['rank']:>4}  {row['model']:<24} {row['rating']:>8.1f} "
+                f"[{_end(lo, 1, True):>6}, {_end(hi, 1, False):>6}]"
+                f" {row['votes']:>7} {row['win_rate']:>8.3f}  {style}{note}"
             )
+        self.stdout.write(f"intervals: raw: {board['interval']['raw']}")
+        if board["interval"]["style_controlled"]:
+            self.stdout.write(f"intervals: style-controlled: {board['interval']['style_controlled']}")
+        self.stdout.write(f"interval rule: {board['interval_rule']}; an unbounded end shows as inf")
+        if board["anchor"]:
+            self.stdout.write(f"anchor: {board['anchor']['model']} pinned at {board['anchor']['rating']:g}")
+        style = board["style"]
+        sources = style["sources"]
+        if sources:
+            self.stdout.write(
+                f"style features: {sources['texts']} battles from answer texts, {sources['conv_metadata']} from "
+                f"conv_metadata, {sources['missing']} without (texts win where a battle has both)"
+            )
+        if style["note"]:
+            self.stdout.write(f"style control: {style['note']}")
         if board["style_coefficients"]:
-            coefs = ", ".join(f"{k} {v:+.3f}" for k, v in board["style_coefficients"].items())
-            self.stdout.write(f"style coefficients (log-odds per unit of normalised difference): {coefs}")
+            ci = board["style_coefficient_ci"]
+            coefs = ", ".join(
+                f"{k} {v:+.3f} [{_end(ci[k][0], 3, True)}, {_end(ci[k][1], 3, False)}]"
+                for k, v in board["style_coefficients"].items()
+            )
+            self.stdout.write(f"style coefficients (log-odds per unit of normalised difference, 95% CI): {coefs}")
 
     def _fact_check(self, study: Study, as_json: bool) -> None:
         names = list(study.language_models.values_list("name", flat=True))
@@ -127,3 +177,15 @@ class Command(BaseCommand):
 
 def _dumps(value) -> str:
     return json.dumps(value, indent=2)
+
+
+def _end(value: float | None, places: int, lower: bool) -> str:
+    """An interval end; None is an end the data cannot bound."""
+    if value is None:
+        return "-inf" if lower else "inf"
+    return f"{value:.{places}f}"
+
+
+def _progress(done: int) -> None:
+    sys.stderr.write(f"\rread {done:,} battles")
+    sys.stderr.flush()

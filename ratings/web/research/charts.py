@@ -65,8 +65,8 @@ def _fmt(v: float) -> str:
 @dataclass(frozen=True)
 class IntervalRow:
     label: str
-    raw: tuple[float, float, float]  # rating, lower, upper
-    controlled: tuple[float, float, float] | None
+    raw: tuple[float, float | None, float | None]  # rating, lower, upper (None: unbounded)
+    controlled: tuple[float, float | None, float | None] | None
 
 
 def interval_chart(
@@ -82,7 +82,9 @@ def interval_chart(
     left, right, row_h, top = 170, 30, 26, 30
     width = 760
     height = top + row_h * len(rows) + 40
-    values = [v for r in rows for v in r.raw[1:]] + [v for r in rows if r.controlled for v in r.controlled[1:]]
+    # An interval end of None is one the data cannot bound: its line runs to the chart's edge.
+    ends = [v for r in rows for v in r.raw] + [v for r in rows if r.controlled for v in r.controlled]
+    values = [v for v in ends if v is not None]
     if x_range is not None:
         lo, hi = x_range
     else:
@@ -90,7 +92,9 @@ def interval_chart(
         pad = (hi - lo) * 0.05 or 10
         lo, hi = lo - pad, hi + pad
 
-    def x(v: float) -> float:
+    def x(v: float | None, edge: float = 0.0) -> float:
+        if v is None:
+            return left if edge < 0 else width - right
         return left + (v - lo) / (hi - lo) * (width - left - right)
 
     body = []
@@ -101,12 +105,16 @@ def interval_chart(
         y = top + i * row_h + row_h / 2
         body.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{escape(r.label)}</text>')
         rating, rlo, rhi = r.raw
-        body.append(f'<line x1="{x(rlo):.1f}" x2="{x(rhi):.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" stroke="#1a56db"/>')
+        body.append(
+            f'<line x1="{x(rlo, -1):.1f}" x2="{x(rhi, 1):.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" stroke="#1a56db"/>'
+        )
         body.append(f'<circle cx="{x(rating):.1f}" cy="{y - 4:.1f}" r="4" fill="#1a56db"/>')
         if r.controlled:
             c, clo, chi = r.controlled
             yc = y + 5
-            body.append(f'<line x1="{x(clo):.1f}" x2="{x(chi):.1f}" y1="{yc:.1f}" y2="{yc:.1f}" stroke="#d9480f"/>')
+            body.append(
+                f'<line x1="{x(clo, -1):.1f}" x2="{x(chi, 1):.1f}" y1="{yc:.1f}" y2="{yc:.1f}" stroke="#d9480f"/>'
+            )
             body.append(
                 f'<path d="M{x(c):.1f},{yc - 5:.1f} l5,5 l-5,5 l-5,-5 z" fill="#fff" '
                 'stroke="#d9480f" stroke-width="1.5"/>'

@@ -1,0 +1,103 @@
+"""Bulk inserts for imports: Postgres ``COPY ... FROM STDIN`` (psycopg2's ``copy_expert``), and
+``bulk_create`` on other databases (the SQLite embedded default).
+
+``insert_rows(model, columns, rows)`` takes plain tuples in ``columns`` order (attribute names, so
+``prompt_id`` for a foreign key); every other column gets the model field's default, as
+``bulk_create`` would give it (a callable default is called once a row; ``auto_now_add`` is now).
+With ``ids=True`` it returns the new primary keys in row order: on Postgres they are reserved from
+the table's sequence first (one ``nextval`` query), so the COPY carries them. It runs on the
+caller's connection, inside the caller's transaction.
+"""
+
+import io
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import DateField, JSONField, Model
+from django.utils import timezone
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value, is_json: bool) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if is_json:
+        return json.dumps(value, ensure_ascii=False).translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).translate(_ESCAPES)
+
+
+def _defaults(model: type[Model], columns: Sequence[str]):
+    """The other columns: (column, is_json, constant or callable, is_callable)."""
+    now = timezone.now()
+    out = []
+    for f in model._meta.concrete_fields:
+        if f.primary_key or f.attname in columns:
+            continue
+        if isinstance(f, DateField) and (f.auto_now or f.auto_now_add):
+            out.append((f.column, False, now, False))
+        elif f.has_default() and callable(f.default):
+            out.append((f.column, isinstance(f, JSONField), f.default, True))
+        else:
+            out.append((f.column, isinstance(f, JSONField), f.get_default(), False))
+    return out
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], ids: bool = False) -> list[int]:
+    """Insert ``rows`` into ``model``'s table; the new ids in row order when ``ids`` (else [])."""
+    if not rows:
+        return []
+    if not is_postgres():
+        objs = model._default_manager.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
+        )
+        return [o.pk for o in objs] if ids else []
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    json_cols = {f.attname for f in model._meta.concrete_fields if isinstance(f, JSONField)}
+    given_json = [c in json_cols for c in columns]
+    others = _defaults(model, columns)
+    with connection.cursor() as cursor:
+        new_ids: list[int] = []
+        if ids:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, len(rows)]
+            )
+            new_ids = [r[0] for r in cursor.fetchall()]
+        static = [_text(value, is_json) for _, is_json, value, is_callable in others if not is_callable]
+        static_tail = "\t".join(static)
+        calls = [(is_json, value) for _, is_json, value, is_callable in others if is_callable]
+        column_of = {f.attname: f.column for f in model._meta.concrete_fields}
+        names = [column_of[c] for c in columns]
+        names += [name for name, _, _, is_callable in others if not is_callable]
+        names += [name for name, _, _, is_callable in others if is_callable]
+        if ids:
+            names.insert(0, pk)
+        buf = io.StringIO()
+        for n, row in enumerate(rows):
+            fields = [_text(v, j) for v, j in zip(row, given_json, strict=True)]
+            if ids:
+                fields.insert(0, str(new_ids[n]))
+            if static_tail:
+                fields.append(static_tail)
+            fields.extend(_text(make(), is_json) for is_json, make in calls)
+            buf.write("\t".join(fields))
+            buf.write("\n")
+        buf.seek(0)
+        quoted = ", ".join(connection.ops.quote_name(name) for name in names)
+        cursor.cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", buf)
+    return new_ids
