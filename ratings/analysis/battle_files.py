@@ -126,10 +126,15 @@ def _conversation(record: dict, key: str, turn: int | None, where: tuple[int, st
 
 
 def _count(value, key: str, where: tuple[int, str]) -> int:
+    if type(value) is int and value >= 0:
+        return value
     values = list(value.values()) if isinstance(value, dict) else [value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+    if not all(type(v) is int and v >= 0 for v in values):
         raise BattleFormatError(where[0], f"conv_metadata.{key} must be a count or a dict of counts", where[1])
     return sum(values)
+
+
+_SIDE_KEYS = tuple(tuple(k.format(side) for k in METADATA_KEYS) for side in "ab")
 
 
 def _metadata(record: dict, where: tuple[int, str]):
@@ -139,12 +144,12 @@ def _metadata(record: dict, where: tuple[int, str]):
     if not isinstance(meta, dict):
         raise BattleFormatError(where[0], "conv_metadata must be an object", where[1])
     sides = []
-    for side in "ab":
-        keys = [k.format(side) for k in METADATA_KEYS]
-        if all(k in meta and meta[k] is not None for k in keys):
-            sides.append(tuple(_count(meta[k], k, where) for k in keys))
-        else:
+    for keys in _SIDE_KEYS:
+        values = [meta.get(k) for k in keys]
+        if any(v is None for v in values):
             sides.append(None)
+        else:
+            sides.append(tuple(_count(v, k, where) for v, k in zip(values, keys, strict=True)))
     return sides[0], sides[1]
 
 
@@ -352,36 +357,40 @@ class BattleArrays:
 
 
 _SOURCE_CODE = {FROM_TEXTS: 0, FROM_METADATA: 1, MISSING: 2}
-_NAN_ROW = [float("nan")] * len(STYLE_COLUMNS)
 
 
-def _compact(battle: Battle, style: tuple | None = None) -> tuple:
-    style_a, style_b, source = style or battle.style()
-    return (
-        battle.question_id,
-        battle.model_a,
-        battle.model_b,
-        WINNER_TO_OUTCOME[battle.winner],
-        battle.category,
-        battle.judge,
-        style_a or _NAN_ROW,
-        style_b or _NAN_ROW,
-        _SOURCE_CODE[source],
-    )
-
-
-def _compact_chunk(items: list) -> list[tuple]:
-    """Worker: parse a chunk of records and count their style features (texts counted together)."""
+def _compact_chunk(items: list) -> dict:
+    """Worker: parse a chunk of records and count their style features (texts counted together); the
+    chunk as columns (lists of strings, arrays of numbers), cheap to send back and to join."""
     battles = [_battle(item) for item in items]
-    with_texts = [n for n, b in enumerate(battles) if b.answer_a is not None and b.answer_b is not None]
-    counts = style_counts_many([battles[n].answer_a for n in with_texts] + [battles[n].answer_b for n in with_texts])
-    styles: list[tuple | None] = [None] * len(battles)
-    for row, n in enumerate(with_texts):
-        styles[n] = (counts[row].tolist(), counts[len(with_texts) + row].tolist(), FROM_TEXTS)
-    return [_compact(b, style) for b, style in zip(battles, styles, strict=True)]
+    n = len(battles)
+    style_a = np.full((n, len(STYLE_COLUMNS)), np.nan)
+    style_b = np.full((n, len(STYLE_COLUMNS)), np.nan)
+    source = np.full(n, _SOURCE_CODE[MISSING], dtype=np.int8)
+    with_texts = [k for k, b in enumerate(battles) if b.answer_a is not None and b.answer_b is not None]
+    if with_texts:
+        counts = style_counts_many(
+            [battles[k].answer_a for k in with_texts] + [battles[k].answer_b for k in with_texts]
+        )
+        style_a[with_texts], style_b[with_texts] = counts[: len(with_texts)], counts[len(with_texts) :]
+        source[with_texts] = _SOURCE_CODE[FROM_TEXTS]
+    for k, b in enumerate(battles):
+        if source[k] != _SOURCE_CODE[FROM_TEXTS] and b.meta_a is not None and b.meta_b is not None:
+            style_a[k], style_b[k], source[k] = b.meta_a, b.meta_b, _SOURCE_CODE[FROM_METADATA]
+    return {
+        "question": [b.question_id for b in battles],
+        "model_a": [b.model_a for b in battles],
+        "model_b": [b.model_b for b in battles],
+        "outcome": np.fromiter((WINNER_TO_OUTCOME[b.winner] for b in battles), dtype=np.float64, count=n),
+        "category": [b.category for b in battles],
+        "judge": [b.judge for b in battles],
+        "style_a": style_a,
+        "style_b": style_b,
+        "source": source,
+    }
 
 
-def _compact_battles(battles: list[Battle]) -> list[tuple]:
+def _compact_battles(battles: list[Battle]) -> dict:
     return _compact_chunk([(0, b, "parsed") for b in battles])
 
 
@@ -398,16 +407,16 @@ def _fork_pool(workers: int):
 
 def compact_battles(
     items: Iterator, workers: int | None = None, progress: Callable[[int], None] | None = None
-) -> Iterator[tuple]:
-    """Compact rows (see ``_compact``) for records, in file order. The first chunk is done here; when a
-    second one follows, the rest go to ``workers`` processes (default: one per CPU)."""
+) -> Iterator[dict]:
+    """Column chunks (see ``_compact_chunk``) for records, in file order. The first chunk is done here;
+    when a second one follows, the rest go to ``workers`` processes (default: one per CPU)."""
     workers = workers or os.cpu_count() or 1
     chunks = _chunks(iter(items), CHUNK_RECORDS)
     first = next(chunks, None)
     if first is None:
         return
     done = len(first)
-    yield from _compact_chunk(first)
+    yield _compact_chunk(first)
     if progress:
         progress(done)
     second = next(chunks, None)
@@ -420,24 +429,24 @@ def compact_battles(
             # At most two chunks a worker in flight: memory stays flat in the file's size.
             pending.append(pool.apply_async(_compact_chunk, (chunk,)) if pool else chunk)
             while len(pending) > 2 * workers or (pool is None and pending):
-                done, rows = _drain(pending, done, progress)
-                yield from rows
+                done, columns = _drain(pending, done, progress)
+                yield columns
         while pending:
-            done, rows = _drain(pending, done, progress)
-            yield from rows
+            done, columns = _drain(pending, done, progress)
+            yield columns
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
 
 
-def _drain(pending: deque, done: int, progress) -> tuple[int, list]:
+def _drain(pending: deque, done: int, progress) -> tuple[int, dict]:
     head = pending.popleft()
-    rows = _compact_chunk(head) if isinstance(head, list) else head.get()
-    done += len(rows)
+    columns = _compact_chunk(head) if isinstance(head, list) else head.get()
+    done += len(columns["outcome"])
     if progress:
         progress(done)
-    return done, rows
+    return done, columns
 
 
 def read_battle_arrays(
@@ -445,36 +454,40 @@ def read_battle_arrays(
 ) -> BattleArrays:
     """A battle file (a path) or battles (an iterable of ``Battle``) as ``BattleArrays``."""
     if isinstance(source, str | os.PathLike):
-        rows = compact_battles(iter_records(os.fspath(source)), workers, progress)
+        chunks = compact_battles(iter_records(os.fspath(source)), workers, progress)
     else:
-        rows = (row for chunk in _chunks(iter(source), CHUNK_RECORDS) for row in _compact_battles(chunk))
+        chunks = (_compact_battles(chunk) for chunk in _chunks(iter(source), CHUNK_RECORDS))
     index: dict[str, int] = {}
-    a_idx, b_idx, outcome, questions, categories, judges, style_a, style_b, sources = ([] for _ in range(9))
-    for qid, ma, mb, y, category, judge, sa, sb, source_code in rows:
-        a_idx.append(index.setdefault(ma, len(index)))
-        b_idx.append(index.setdefault(mb, len(index)))
-        outcome.append(y)
-        questions.append(qid)
-        categories.append(category)
-        judges.append(judge)
-        style_a.append(sa)
-        style_b.append(sb)
-        sources.append(source_code)
+    cols: dict[str, list] = {key: [] for key in ("a", "b", "outcome", "style_a", "style_b", "source")}
+    questions, categories, judges = [], [], []
+    for chunk in chunks:
+        cols["a"].append(np.array([index.setdefault(m, len(index)) for m in chunk["model_a"]], dtype=np.int64))
+        cols["b"].append(np.array([index.setdefault(m, len(index)) for m in chunk["model_b"]], dtype=np.int64))
+        for key in ("outcome", "style_a", "style_b", "source"):
+            cols[key].append(chunk[key])
+        questions += chunk["question"]
+        categories += chunk["category"]
+        judges += chunk["judge"]
     # Models are indexed by name, sorted.
     names = sorted(index)
     remap = np.empty(len(names), dtype=np.int64)
     for new, name in enumerate(names):
         remap[index[name]] = new
-    counts = np.bincount(np.array(sources, dtype=np.int64), minlength=3)
+
+    def joined(key: str, empty: np.ndarray) -> np.ndarray:
+        return np.concatenate(cols[key]) if cols[key] else empty
+
+    counts = np.bincount(joined("source", np.zeros(0, dtype=np.int8)).astype(np.int64), minlength=3)
     with_style = bool(counts[0] + counts[1])
+    no_style = np.zeros((0, len(STYLE_COLUMNS)))
     return BattleArrays(
         models=names,
-        model_a=remap[np.array(a_idx, dtype=np.int64)] if a_idx else np.zeros(0, dtype=np.int64),
-        model_b=remap[np.array(b_idx, dtype=np.int64)] if b_idx else np.zeros(0, dtype=np.int64),
-        outcome=np.array(outcome, dtype=np.float64),
+        model_a=remap[joined("a", np.zeros(0, dtype=np.int64))],
+        model_b=remap[joined("b", np.zeros(0, dtype=np.int64))],
+        outcome=joined("outcome", np.zeros(0)),
         question=questions,
-        style_a=np.array(style_a, dtype=np.float64) if with_style else None,
-        style_b=np.array(style_b, dtype=np.float64) if with_style else None,
+        style_a=joined("style_a", no_style) if with_style else None,
+        style_b=joined("style_b", no_style) if with_style else None,
         style_sources={FROM_TEXTS: int(counts[0]), FROM_METADATA: int(counts[1]), MISSING: int(counts[2])},
         category=categories,
         judge=judges,
