@@ -48,8 +48,7 @@ def requeue_stalled(rows: models.QuerySet, stale_after_s: float, queue: Callable
     resumed = []
     with transaction.atomic():
         stalled = (
-            rows.select_for_update()
-            .select_related("model")
+            rows.select_for_update(of=("self",))
             .filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
             .order_by("pk")
         )

@@ -142,7 +142,7 @@ def do_cancel_judging_job(job: JudgingJob) -> None:
 def do_retry_judging_job(job: JudgingJob) -> JudgingJob:
     """Queue a failed or cancelled job again; it asks only for the verdicts still missing."""
     with transaction.atomic():
-        job = JudgingJob.objects.select_for_update().select_related("judge__model").get(pk=job.pk)
+        job = JudgingJob.objects.select_for_update(of=("self",)).select_related("judge__model").get(pk=job.pk)
         if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise JudgeRefused("Only a failed or cancelled judging job can be retried.")
         job.status, job.cancel_requested, job.error, job.finished_at = JobStatus.QUEUED, False, "", None

@@ -55,6 +55,11 @@ class ChatServer:
         with self.lock:
             self.statuses.append(status)
 
+    def answer(self, body: dict) -> str:
+        """What the model says to a request (a subclass may answer otherwise)."""
+        question = body["messages"][-1]["content"]
+        return f"**Answer** to: {question}\n\n- first point\n- second point"
+
     def handle(self, handler):
         length = int(handler.headers.get("Content-Length", 0))
         body = json.loads(handler.rfile.read(length))
@@ -78,8 +83,7 @@ class ChatServer:
                 )
             if failure is not None:
                 return self.reply(handler, failure, {"error": {"message": "server error"}})
-            question = body["messages"][-1]["content"]
-            answer = f"**Answer** to: {question}\n\n- first point\n- second point"
+            answer = self.answer(body)
             prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
             completion_tokens = min(len(answer.split()), body.get("max_tokens") or 10**6)
             return self.reply(
