@@ -307,6 +307,7 @@ class Benchmark(models.TextChoices):
     NQ_OPEN = "nq_open", "NQ-open (exact match)"
     TRUTHFULQA_MC1 = "truthfulqa_mc1", "TruthfulQA MC1"
     TRUTHFULQA_GEN = "truthfulqa_gen", "TruthfulQA (generation)"
+    MMLU = "mmlu", "MMLU (5-shot)"
 
 
 class BenchmarkRun(models.Model):

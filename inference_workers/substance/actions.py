@@ -26,6 +26,10 @@ def check_runnable(model: LanguageModel, benchmark: str) -> None:
         raise BenchmarkRequestRefused("Imported outputs cannot answer new questions: enter a published result.")
     if benchmark == Benchmark.TRUTHFULQA_MC1 and not backend.local:
         raise BenchmarkRequestRefused("MC1 needs the model's own log-likelihoods: choose TruthfulQA (generation).")
+    if benchmark == Benchmark.MMLU and not backend.local:
+        raise BenchmarkRequestRefused(
+            "MMLU is scored by the model's own next-token log-probabilities: a local model only."
+        )
 
 
 def do_create_benchmark_run(

@@ -89,3 +89,55 @@ def choice_logprobs_after_prefix(model, tokenizer, prefix: PrefixCache, context:
         targets = torch.tensor(ids, device=device)
         scores.append(float(logprobs[row, positions, targets].sum()))
     return scores
+
+
+def extends_prefix(tokenizer, prefix: PrefixCache, context: str) -> bool:
+    """Whether ``context``'s tokens start with the prefix's, so that its cached keys and values apply."""
+    ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+    return ids[: len(prefix.ids)] == prefix.ids and len(ids) > len(prefix.ids)
+
+
+@torch.inference_mode()
+def next_token_logprobs_after_prefix(
+    model, tokenizer, prefix: PrefixCache, contexts: Sequence[str], token_ids: Sequence[int]
+) -> list[list[float]]:
+    """log p(token | context) for each of ``token_ids``, for each context, in one batched forward pass.
+
+    Every context starts with the prefix's text; only the rest of each is computed, over the
+    prefix's keys and values repeated for the batch. A context whose tokens do not start with the
+    prefix's (a token merged across the boundary) is scored on its own, from scratch, so the
+    result is the same either way.
+    """
+    import copy
+
+    device = next(model.parameters()).device
+    n_prefix = len(prefix.ids)
+    encoded = [tokenizer(c, add_special_tokens=True)["input_ids"] for c in contexts]
+    results: list[list[float] | None] = [None] * len(contexts)
+    batched = [i for i, ids in enumerate(encoded) if ids[:n_prefix] == prefix.ids and len(ids) > n_prefix]
+    wanted = torch.tensor(list(token_ids), device=device)
+    for i, ids in enumerate(encoded):
+        if i not in batched:
+            logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, -1].float()
+            results[i] = torch.log_softmax(logits, dim=-1)[wanted].tolist()
+    if batched:
+        rests = [encoded[i][n_prefix:] for i in batched]
+        width = max(len(r) for r in rests)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((len(rests), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rests), n_prefix + width), dtype=torch.long)
+        attention[:, :n_prefix] = 1
+        for row, rest in enumerate(rests):
+            input_ids[row, : len(rest)] = torch.tensor(rest)
+            attention[row, n_prefix : n_prefix + len(rest)] = 1
+        past = copy.deepcopy(prefix.past)
+        past.batch_repeat_interleave(len(rests))
+        logits = model(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device), cache=past, use_cache=True
+        ).logits
+        last = torch.tensor([len(r) - 1 for r in rests], device=device)
+        final = logits[torch.arange(len(rests), device=device), last].float()
+        chosen = torch.log_softmax(final, dim=-1)[:, wanted]
+        for row, i in enumerate(batched):
+            results[i] = chosen[row].tolist()
+    return results  # type: ignore[return-value]

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus
-from inference_workers.substance import datasets, runner, scoring
+from inference_workers.substance import datasets, mmlu, runner, scoring
 from stats.intervals import wilson_interval
 
 
@@ -34,7 +34,9 @@ class RunSummary:
 
 
 def random_guess_for(run: BenchmarkRun) -> float | None:
-    """MC1's chance level over the run's own items (the full set for a published MC1 score)."""
+    """MC1's chance level over the run's own items (the full set for a published MC1 score); MMLU's 1/4."""
+    if run.benchmark == Benchmark.MMLU:
+        return 0.25
     if run.benchmark != Benchmark.TRUTHFULQA_MC1:
         return None
     return datasets.random_guess_accuracy(runner.benchmark_items(run.benchmark, run.subset_size, run.subset_seed))
@@ -76,3 +78,10 @@ def progress_dict(run: BenchmarkRun) -> dict:
         "finished": finished,
         "error": run.error,
     }
+
+
+def mmlu_breakdown(run: BenchmarkRun) -> dict | None:
+    """Per-category and per-subject accuracy with Wilson intervals, for a measured MMLU run."""
+    if run.benchmark != Benchmark.MMLU or run.published or not run.n_items:
+        return None
+    return mmlu.breakdown(list(run.items.values_list("item_id", "correct")))

@@ -27,7 +27,7 @@ from inference_workers.claims import claim
 from inference_workers.jobs import STEP_PROGRESS_EVERY_S
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
 from inference_workers.reconnect import retry_on_disconnect
-from inference_workers.substance import datasets, prompts, scoring
+from inference_workers.substance import datasets, mmlu, prompts, scoring
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ NQ_MAX_NEW_TOKENS = 16
 TRUTHFULQA_MAX_NEW_TOKENS = 48
 # Items scored between progress writes for the one-at-a-time MC1 loop.
 MC1_CHUNK = 8
+# MMLU questions scored in one forward pass (after the subject's cached 5-shot prefix); larger on CUDA.
+MMLU_BATCH = {"cpu": 8, "cuda": 64}
+# As upstream: exemplars are dropped from the end while a prompt runs over this many tokens.
+MMLU_MAX_TOKENS = 2048
 
 
 class BenchmarkRefused(Exception):
@@ -46,6 +50,7 @@ def benchmark_items(benchmark: str, subset_size: int | None, seed: int | None) -
         Benchmark.NQ_OPEN: datasets.nq_open_dev,
         Benchmark.TRUTHFULQA_MC1: datasets.truthfulqa_mc1,
         Benchmark.TRUTHFULQA_GEN: datasets.truthfulqa_open,
+        Benchmark.MMLU: mmlu.test_items,
     }[benchmark]()
     return datasets.seeded_subset(source, subset_size, seed or 0)
 
@@ -61,6 +66,15 @@ def prompting_text(benchmark: str, model_kind: str) -> str:
             f"Zero-shot instruction in the model's chat template, greedy decoding, at most {NQ_MAX_NEW_TOKENS} "
             f"new tokens; correct when a normalised gold answer occurs in the normalised answer.\n\n"
             f"{prompts.NQ_INSTRUCTION}"
+        )
+    if benchmark == Benchmark.MMLU:
+        return (
+            f"5-shot, the standard prompt of the original evaluate.py (one space after 'about'): the subject's "
+            f"first five dev questions with their answers, then the question and 'Answer:'; the prediction is the "
+            f"letter whose token (' A' ... ' D') is most likely next. Exemplars are dropped from the end while a "
+            f"prompt runs over {MMLU_MAX_TOKENS} tokens. Accuracy is the mean over questions.\n\n"
+            + mmlu.subject_prefix("{subject}", 0)
+            + "{question}\nA. ...\nB. ...\nC. ...\nD. ...\nAnswer:"
         )
     if benchmark == Benchmark.TRUTHFULQA_MC1:
         return (
@@ -231,7 +245,52 @@ def run_truthfulqa_mc1(run: BenchmarkRun, pending: list[datasets.MCItem], progre
         progress(*store_results(run, results))
 
 
+def _mmlu_shots(tokenizer, item: mmlu.MMLUItem) -> int:
+    """Five exemplars, fewer (dropped from the end, as upstream) while the prompt is too long."""
+    shots = mmlu.SHOTS
+    while shots > 0 and len(tokenizer(mmlu.prompt(item, shots))["input_ids"]) > MMLU_MAX_TOKENS:
+        shots -= 1
+    return shots
+
+
+def run_mmlu(run: BenchmarkRun, pending: list[mmlu.MMLUItem], progress: Progress) -> None:
+    from inference_workers.substance.likelihood import PrefixCache, next_token_logprobs_after_prefix
+
+    backend = backend_for(run.model)
+    if not backend.local:
+        raise BenchmarkRefused("MMLU is scored by the model's own next-token log-probabilities: a local model only.")
+    loaded = backend.load(run.model)
+    letters = mmlu.letter_token_ids(loaded.tokenizer)
+    batch = MMLU_BATCH.get(str(loaded.device).split(":")[0], MMLU_BATCH["cpu"])
+    groups: dict[tuple[str, int], list[mmlu.MMLUItem]] = {}
+    for item in pending:
+        groups.setdefault((item.subject, _mmlu_shots(loaded.tokenizer, item)), []).append(item)
+    for (subject, shots), items in groups.items():
+        # The subject's exemplars are the same for each of its questions: computed once.
+        prefix = PrefixCache(loaded.model, loaded.tokenizer, mmlu.cached_prefix(subject, shots))
+        for start in range(0, len(items), batch):
+            chunk = items[start : start + batch]
+            scores = next_token_logprobs_after_prefix(
+                loaded.model, loaded.tokenizer, prefix, [mmlu.prompt(q, shots) for q in chunk], letters
+            )
+            results = []
+            for q, row in zip(chunk, scores, strict=True):
+                chosen = max(range(len(row)), key=row.__getitem__)
+                results.append(
+                    BenchmarkItem(
+                        run=run,
+                        item_id=q.item_id,
+                        question=q.question,
+                        prediction=f"{mmlu.LETTERS[chosen]}. {q.choices[chosen]}",
+                        gold=[f"{mmlu.LETTERS[q.correct_index]}. {q.choices[q.correct_index]}"],
+                        correct=chosen == q.correct_index,
+                    )
+                )
+            progress(*store_results(run, results))
+
+
 RUNNERS = {
+    Benchmark.MMLU: run_mmlu,
     Benchmark.NQ_OPEN: run_nq_open,
     Benchmark.TRUTHFULQA_MC1: run_truthfulqa_mc1,
     Benchmark.TRUTHFULQA_GEN: run_truthfulqa_gen,

@@ -94,7 +94,12 @@ def run_detail(request, pk):
     return render(
         request,
         "substance/run_detail.html",
-        {"run": run, "summary": results.summarize(run, with_exact=True), "progress": results.progress_dict(run)},
+        {
+            "run": run,
+            "summary": results.summarize(run, with_exact=True),
+            "progress": results.progress_dict(run),
+            "breakdown": results.mmlu_breakdown(run) if run.status == "succeeded" else None,
+        },
     )
 
 
