@@ -1,7 +1,11 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from inference_workers.actions import (
     JobRefused,
@@ -247,11 +251,58 @@ class BenchmarkItemInline(admin.TabularInline):
     show_change_link = False
 
 
+class PublishedScoresForm(forms.Form):
+    file = forms.FileField(help_text="CSV: model, benchmark, setting, score, source, source_detail, note")
+    known_models_only = forms.BooleanField(required=False, help_text="Skip rows about unregistered models.")
+
+
 @admin.register(BenchmarkRun)
 class BenchmarkRunAdmin(admin.ModelAdmin):
-    list_display = ("model", "benchmark", "published", "accuracy", "n_items", "status", "created_at")
+    list_display = ("model", "benchmark", "published", "accuracy", "setting", "citation", "n_items", "status")
     list_filter = ("benchmark", "published", "status")
+    search_fields = ("model__name", "citation", "source_detail")
     inlines = [BenchmarkItemInline]
+    change_list_template = "admin/inference_workers/benchmarkrun/change_list.html"
+
+    def get_urls(self):
+        extra = [
+            path(
+                "import-published/",
+                self.admin_site.admin_view(self.import_published),
+                name="inference_workers_benchmarkrun_import_published",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def import_published(self, request):
+        """Published scores from a CSV, all or nothing; the first bad line is named."""
+        from inference_workers.substance.published import PublishedScoreError, import_published_scores
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PublishedScoresForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > 5 * 1024 * 1024:
+                form.add_error("file", "The file is larger than 5 MB.")
+            else:
+                try:
+                    text = upload.read().decode("utf-8")
+                    report = import_published_scores(text, only_known_models=form.cleaned_data["known_models_only"])
+                except UnicodeDecodeError:
+                    form.add_error("file", "The file is not UTF-8 text.")
+                except PublishedScoreError as exc:
+                    form.add_error("file", f"{exc}; nothing was imported.")
+                else:
+                    skipped = sum(report.skipped.values())
+                    self.message_user(
+                        request,
+                        f"{report.created} published scores imported, {report.already_there} already there, "
+                        f"{skipped} skipped.",
+                    )
+                    return redirect("admin:inference_workers_benchmarkrun_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Import published scores"}
+        return TemplateResponse(request, "admin/inference_workers/benchmarkrun/import_published.html", context)
 
 
 @admin.register(BenchmarkItem)

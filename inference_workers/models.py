@@ -70,6 +70,11 @@ class LanguageModel(models.Model):
 
     # Research metadata.
     base_model_name = models.CharField(max_length=200, blank=True, help_text="e.g. LLaMA-13B")
+    # Lineage (not the LoRA weights' base above): the registered model this one was fine-tuned
+    # from, so charts can draw an arrow from the base to its fine-tunes.
+    fine_tuned_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="fine_tunes"
+    )
     parameter_count = models.BigIntegerField(null=True, blank=True)
     imitation_data_source = models.CharField(max_length=200, blank=True, help_text="e.g. ShareGPT")
     imitation_data_tokens = models.BigIntegerField(null=True, blank=True)
@@ -308,6 +313,7 @@ class Benchmark(models.TextChoices):
     TRUTHFULQA_MC1 = "truthfulqa_mc1", "TruthfulQA MC1"
     TRUTHFULQA_GEN = "truthfulqa_gen", "TruthfulQA (generation)"
     MMLU = "mmlu", "MMLU (5-shot)"
+    HUMANEVAL = "humaneval", "HumanEval (pass@1)"
 
 
 class BenchmarkRun(models.Model):
@@ -318,6 +324,15 @@ class BenchmarkRun(models.Model):
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     published = models.BooleanField(default=False, help_text="Entered from a publication, not measured here.")
     citation = models.TextField(blank=True)
+    # A published score's provenance, as imported (import_published_scores): the setting it was
+    # measured in (e.g. "5-shot"), where exactly it was read, and any caveat.
+    setting = models.CharField(max_length=300, blank=True)
+    source_detail = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    # Which of several disagreeing published scores a chart shows (substance/published.py).
+    primary_source = models.BooleanField(default=False)
+    published_on = models.CharField(max_length=10, blank=True, help_text="YYYY, YYYY-MM or YYYY-MM-DD")
+    source_order = models.PositiveIntegerField(null=True, blank=True, help_text="Row order in the imported file.")
     prompting = models.TextField(blank=True, help_text="The prompt format used, as shown on the results page.")
     subset_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the full set.")
     subset_seed = models.BigIntegerField(null=True, blank=True)
