@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
+from inference_workers.chat_templates import TemplateRefused, check_template
 from inference_workers.egress import EgressRefused, check_endpoint, check_key_env
 
 
@@ -194,6 +195,13 @@ class DecodingConfig(models.Model):
         self.fingerprint = self.compute_fingerprint()
         super().save(*args, **kwargs)
 
+    def clean(self):
+        super().clean()
+        try:
+            check_template(self.chat_template)
+        except TemplateRefused as exc:
+            raise ValidationError({"chat_template": f"The chat template is refused: {exc}"}) from exc
+
     def compute_fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
 
@@ -373,6 +381,8 @@ class BenchmarkItem(models.Model):
     prediction = models.TextField(blank=True)
     gold = models.JSONField(default=list)
     correct = models.BooleanField()
+    # Why an item failed where there is more to say than right or wrong (HumanEval: the sandbox's verdict).
+    detail = models.TextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "item_id"], name="one_result_per_item")]

@@ -270,6 +270,10 @@ STYLEGAP_RESEND_UNSENT_AFTER_SECONDS = env_int("STYLEGAP_RESEND_UNSENT_AFTER_SEC
 # A job's database step that loses its connection is retried this many times, backing off from this delay.
 STYLEGAP_DB_RETRY_ATTEMPTS = env_int("STYLEGAP_DB_RETRY_ATTEMPTS", 8)
 STYLEGAP_DB_RETRY_BACKOFF_SECONDS = float(env_str("STYLEGAP_DB_RETRY_BACKOFF_SECONDS") or 0.5)
+# Chat templates (a researcher's, a checkpoint's) render in a helper process within these limits.
+STYLEGAP_CHAT_TEMPLATE_TIMEOUT_SECONDS = float(env_str("STYLEGAP_CHAT_TEMPLATE_TIMEOUT_SECONDS") or 10)
+STYLEGAP_CHAT_TEMPLATE_MAX_CHARS = env_int("STYLEGAP_CHAT_TEMPLATE_MAX_CHARS", 200_000)
+STYLEGAP_CHAT_TEMPLATE_MAX_MEMORY_BYTES = env_int("STYLEGAP_CHAT_TEMPLATE_MAX_MEMORY_BYTES", 2 * 1024**3)
 
 # --- Security -------------------------------------------------------------------
 # Behind HTTPS (production) cookies are secure and HSTS is on; the local demo on

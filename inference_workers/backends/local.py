@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from inference_workers import checkpoints
+from inference_workers import chat_templates, checkpoints
 from inference_workers.backends.base import (
     SMOKE_PROMPT,
     SMOKE_TOKENS,
@@ -112,23 +112,39 @@ def load_model(spec: WeightsSpec, device: str | None = None) -> LoadedModel:
     return LoadedModel(model=model, tokenizer=tokenizer, device=device)
 
 
-def render_prompt(tokenizer, text: str, system_prompt: str = "", chat_template: str = "") -> str:
-    """The prompt as the model sees it: the chat template (the config's, else the model's) or plain text."""
-    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+def prompt_messages(text: str, system_prompt: str = "") -> Messages:
+    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
         {"role": "user", "content": text}
     ]
-    return render_messages(tokenizer, messages, chat_template)
+
+
+def render_prompt(tokenizer, text: str, system_prompt: str = "", chat_template: str = "") -> str:
+    """The prompt as the model sees it: the chat template (the config's, else the model's) or plain text."""
+    return render_prompts(tokenizer, [text], system_prompt, chat_template)[0]
+
+
+def render_prompts(tokenizer, texts: list[str], system_prompt: str = "", chat_template: str = "") -> list[str]:
+    return render_conversations(tokenizer, [prompt_messages(t, system_prompt) for t in texts], chat_template)
 
 
 def render_messages(tokenizer, messages: Messages, chat_template: str = "") -> str:
-    """A conversation as the model sees it: the chat template (the given one, else the model's), or the
-    messages' texts one after the other, each followed by a blank line, when the model has none."""
+    return render_conversations(tokenizer, [messages], chat_template)[0]
+
+
+def render_conversations(tokenizer, conversations: list[Messages], chat_template: str = "") -> list[str]:
+    """Conversations as the model sees them: the chat template (the given one, else the model's), rendered
+    as transformers renders it but in a helper process with time, size and memory limits
+    (``inference_workers/chat_templates.py``); or, when the model has none, the messages' texts one after
+    the other, each followed by a blank line."""
     template = chat_template or getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):  # named templates: the default one
+        template = tokenizer.get_chat_template()
     if template:
-        return tokenizer.apply_chat_template(
-            messages, chat_template=template, tokenize=False, add_generation_prompt=True
-        )
-    return "".join(f"{m['content']}\n\n" for m in messages[:-1]) + f"{messages[-1]['content']}\n"
+        return chat_templates.render(template, conversations, dict(tokenizer.special_tokens_map))
+    return [
+        "".join(f"{m['content']}\n\n" for m in messages[:-1]) + f"{messages[-1]['content']}\n"
+        for messages in conversations
+    ]
 
 
 def count_prompt_tokens(loaded: LoadedModel, rendered: list[str]) -> list[int]:
@@ -344,7 +360,10 @@ class LocalBackend(Backend):
             raise Refused(str(exc)) from exc
         # Loaded outside the job cache: validation runs on the default queue, and a refused model must not linger.
         loaded = load_model(weights_spec(model), device="cpu")
-        rendered = render_prompt(loaded.tokenizer, SMOKE_PROMPT)
+        try:
+            rendered = render_prompt(loaded.tokenizer, SMOKE_PROMPT)
+        except chat_templates.TemplateRefused as exc:
+            raise Refused(f"The checkpoint's chat template is refused: {exc}") from exc
         (said,), _ = generate_batch(loaded, [rendered], temperature=0, top_p=1, max_new_tokens=SMOKE_TOKENS, seed=0)
         if said.completion_tokens < 1:
             raise Refused("The smoke generation produced no tokens.")
@@ -355,9 +374,9 @@ class LocalBackend(Backend):
 
     def generate(self, model: LanguageModel, config: DecodingConfig, prompts: list[Prompt]) -> Iterator[Batch]:
         loaded = load_cached(model)
-        rendered = [
-            render_prompt(loaded.tokenizer, p.text, config.system_prompt, config.chat_template) for p in prompts
-        ]
+        rendered = render_prompts(
+            loaded.tokenizer, [p.text for p in prompts], config.system_prompt, config.chat_template
+        )
         sampling = {
             "temperature": config.temperature,
             "top_p": config.top_p,
@@ -375,7 +394,7 @@ class LocalBackend(Backend):
 
     def chat(self, model: LanguageModel, conversations: list[Messages], sampling: Sampling) -> Iterator[ChatBatch]:
         loaded = load_cached(model)
-        rendered = [render_messages(loaded.tokenizer, messages) for messages in conversations]
+        rendered = render_conversations(loaded.tokenizer, conversations)
         values = {
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -395,7 +414,7 @@ class LocalBackend(Backend):
 
     def answer(self, model: LanguageModel, questions: list[str], max_new_tokens: int):
         loaded = load_cached(model)
-        rendered = [render_prompt(loaded.tokenizer, q) for q in questions]
+        rendered = render_prompts(loaded.tokenizer, questions)
         greedy = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": max_new_tokens, "seed": 0}
         for calls in self._sorted_batches(loaded, rendered, greedy):
             yield [i for indices, _, _ in calls for i in indices], [o.text for _, outputs, _ in calls for o in outputs]
