@@ -91,8 +91,12 @@ def test_the_admin_form_refuses_a_key_variable_outside_the_allow_list(admin_clie
     assert not LanguageModel.objects.exists()
     settings.STYLEGAP_API_KEY_VARIABLES = ["OPENAI_API_KEY"]
     for allowed in ("STYLEGAP_API_KEY_OPENAI", "OPENAI_API_KEY"):
-        page = post_form(admin_client, name=allowed.lower().replace("_", "-"), api_base_url="https://127.0.0.1:1/v1",
-                         api_key_env=allowed)
+        page = post_form(
+            admin_client,
+            name=allowed.lower().replace("_", "-"),
+            api_base_url="https://127.0.0.1:1/v1",
+            api_key_env=allowed,
+        )
         assert "is not allowed" not in page.content.decode()
 
 
