@@ -25,6 +25,12 @@ from .sandbox import Limits, Outcome, require_sandbox, run_python
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "humaneval" / "HumanEval.jsonl.gz"
 
+# How a chat model is asked; a base model gets the prompt itself and continues it.
+CHAT_INSTRUCTION = (
+    "Complete the following Python function. Reply with the whole function in one Python code block.\n\n"
+    "```python\n{prompt}```"
+)
+
 STOP_SEQUENCES = ("\ndef ", "\nclass ", "\nif ", "\nprint", "\n#")
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -37,6 +43,14 @@ class Problem:
     canonical_solution: str
     test: str
     entry_point: str
+
+    @property
+    def item_id(self) -> str:
+        return self.task_id
+
+    @property
+    def question(self) -> str:
+        return self.prompt
 
 
 @cache

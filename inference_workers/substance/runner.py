@@ -27,7 +27,7 @@ from inference_workers.claims import claim
 from inference_workers.jobs import STEP_PROGRESS_EVERY_S
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
 from inference_workers.reconnect import retry_on_disconnect
-from inference_workers.substance import datasets, mmlu, prompts, scoring
+from inference_workers.substance import datasets, humaneval, mmlu, prompts, scoring
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ MC1_CHUNK = 8
 MMLU_BATCH = {"cpu": 8, "cuda": 64}
 # As upstream: exemplars are dropped from the end while a prompt runs over this many tokens.
 MMLU_MAX_TOKENS = 2048
+HUMANEVAL_MAX_NEW_TOKENS = 384
 
 
 class BenchmarkRefused(Exception):
@@ -51,6 +52,7 @@ def benchmark_items(benchmark: str, subset_size: int | None, seed: int | None) -
         Benchmark.TRUTHFULQA_MC1: datasets.truthfulqa_mc1,
         Benchmark.TRUTHFULQA_GEN: datasets.truthfulqa_open,
         Benchmark.MMLU: mmlu.test_items,
+        Benchmark.HUMANEVAL: humaneval.problems,
     }[benchmark]()
     return datasets.seeded_subset(source, subset_size, seed or 0)
 
@@ -66,6 +68,14 @@ def prompting_text(benchmark: str, model_kind: str) -> str:
             f"Zero-shot instruction in the model's chat template, greedy decoding, at most {NQ_MAX_NEW_TOKENS} "
             f"new tokens; correct when a normalised gold answer occurs in the normalised answer.\n\n"
             f"{prompts.NQ_INSTRUCTION}"
+        )
+    if benchmark == Benchmark.HUMANEVAL:
+        return (
+            f"Greedy decoding, at most {HUMANEVAL_MAX_NEW_TOKENS} new tokens, the prompt in the model's chat template "
+            "with the instruction below; a continuation is cut at the first top-level def/class/if/print/#, a fenced "
+            "whole function is taken as is. Correct when prompt + completion + the problem's tests + "
+            "check(entry_point) exits cleanly in the bubblewrap sandbox (no network, read-only root, CPU, memory, "
+            "process, file-size and wall-clock limits). pass@1 over problems.\n\n" + humaneval.CHAT_INSTRUCTION
         )
     if benchmark == Benchmark.MMLU:
         return (
@@ -289,7 +299,52 @@ def run_mmlu(run: BenchmarkRun, pending: list[mmlu.MMLUItem], progress: Progress
             progress(*store_results(run, results))
 
 
+def run_humaneval(run: BenchmarkRun, pending: list[humaneval.Problem], progress: Progress) -> None:
+    """Greedy completions, each checked by its problem's tests in the sandbox (refused without one)."""
+    from inference_workers.substance.sandbox import SandboxUnavailable, require_sandbox
+
+    try:
+        require_sandbox()
+    except SandboxUnavailable as exc:
+        raise BenchmarkRefused(str(exc)) from exc
+
+    def store(batch: list[humaneval.Problem], texts: list[str]) -> None:
+        items = []
+        for problem, text in zip(batch, texts, strict=True):
+            outcome = humaneval.check_completion(problem, text)
+            items.append(
+                BenchmarkItem(
+                    run=run,
+                    item_id=problem.task_id,
+                    question=problem.prompt,
+                    prediction=text,
+                    gold=[problem.canonical_solution],
+                    correct=outcome.passed,
+                    detail="" if outcome.passed else f"{outcome.status}: {outcome.reason}",
+                )
+            )
+        progress(*store_results(run, items))
+
+    # A chat model is asked to complete the function; a base model (no chat template) continues the prompt.
+    chat = _has_chat_template(run)
+    _answer(
+        run,
+        pending,
+        lambda p: humaneval.CHAT_INSTRUCTION.format(prompt=p) if chat else p,
+        HUMANEVAL_MAX_NEW_TOKENS,
+        store,
+    )
+
+
+def _has_chat_template(run: BenchmarkRun) -> bool:
+    backend = backend_for(run.model)
+    if not backend.local:
+        return True
+    return bool(getattr(backend.load(run.model).tokenizer, "chat_template", None))
+
+
 RUNNERS = {
+    Benchmark.HUMANEVAL: run_humaneval,
     Benchmark.MMLU: run_mmlu,
     Benchmark.NQ_OPEN: run_nq_open,
     Benchmark.TRUTHFULQA_MC1: run_truthfulqa_mc1,

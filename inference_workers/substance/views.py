@@ -113,7 +113,8 @@ def wrong_answers(request, pk):
     run = get_object_or_404(BenchmarkRun.objects.select_related("model"), pk=pk)
     wrong = run.items.filter(correct=False).order_by("item_id")
     page = Paginator(wrong, WRONG_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "substance/wrong_answers.html", {"run": run, "page": page, "n_wrong": wrong.count()})
+    context = {"run": run, "page": page, "n_wrong": wrong.count(), "has_detail": wrong.exclude(detail="").exists()}
+    return render(request, "substance/wrong_answers.html", context)
 
 
 @require_POST

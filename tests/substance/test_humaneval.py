@@ -1,12 +1,15 @@
 """HumanEval scoring with known-good and known-bad completions, run in the sandbox."""
 
 import os
+import time
 
 import pytest
 
 from inference_workers.substance import humaneval, sandbox
 from inference_workers.substance.humaneval import Problem, check_completion, program_for, score, truncate_completion
 from stats.pass_at_k import pass_at_k
+from tests.inference_workers.chat_server import ChatServer
+from tests.inference_workers.conftest import TEST_API_KEY_ENV
 
 needs_sandbox = pytest.mark.skipif(
     not os.environ.get("CI") and sandbox.sandbox_problem() is not None,
@@ -81,3 +84,56 @@ def test_score_gives_pass_at_1_with_a_wilson_interval_and_pass_at_k_where_define
     many = score({"a": [True, False, False, False, True], "b": [False] * 5}, ks=(1, 2, 10))
     assert many.pass_at_1 == pytest.approx((0.4 + 0.0) / 2)
     assert many.pass_at_k == {2: pytest.approx((0.7 + 0.0) / 2)}
+
+
+class CodeServer(ChatServer):
+    """An OpenAI-protocol model that writes the canonical solution for even-numbered problems
+    and a wrong one (or hostile code) for odd ones, as a chat model would: in a fenced block."""
+
+    def answer(self, body: dict) -> str:
+        asked = body["messages"][-1]["content"]
+        problem = next(p for p in humaneval.problems() if p.prompt in asked)
+        number = int(problem.task_id.split("/")[1])
+        if number % 2 == 0:
+            return f"Sure:\n```python\n{problem.prompt}{problem.canonical_solution}```"
+        if number % 3 == 0:
+            return "```python\nimport socket\nsocket.create_connection(('127.0.0.1', 5432), timeout=2)\n```"
+        return f"```python\ndef {problem.entry_point}(*args, **kwargs):\n    return None\n```"
+
+
+@needs_sandbox
+@pytest.mark.django_db(transaction=True)
+def test_a_humaneval_run_through_the_worker_scores_each_completion_in_the_sandbox(worker, researcher_client):
+    from django.urls import reverse
+
+    from inference_workers.models import Benchmark, BenchmarkItem, JobStatus
+    from inference_workers.substance.actions import do_start_benchmark_run
+    from inference_workers.substance.datasets import seeded_subset
+    from tests.inference_workers.test_api_models import api_model
+
+    with CodeServer(os.environ[TEST_API_KEY_ENV], delay_s=0) as server:
+        model = api_model(server)
+        run = do_start_benchmark_run(model, Benchmark.HUMANEVAL, subset_size=8, subset_seed=1)
+        seen, last_change = [], time.monotonic()
+        while run.status not in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
+            time.sleep(0.5)
+            run.refresh_from_db()
+            if not seen or seen[-1] != (run.status, run.n_items):
+                seen.append((run.status, run.n_items))
+                last_change = time.monotonic()
+            assert time.monotonic() - last_change < 600, f"no progress for 10 minutes: {seen}"
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    chosen = seeded_subset(humaneval.problems(), 8, 1)
+    even = {p.task_id for p in chosen if int(p.task_id.split("/")[1]) % 2 == 0}
+    items = {i.item_id: i for i in BenchmarkItem.objects.filter(run=run)}
+    assert set(items) == {p.task_id for p in chosen}
+    assert {k for k, i in items.items() if i.correct} == even
+    assert run.n_correct == len(even) and run.accuracy == len(even) / 8
+    for task_id, item in items.items():
+        if task_id in even:
+            assert item.detail == ""
+        else:
+            assert item.detail.startswith("failed: "), item.detail  # e.g. "failed: AssertionError" / "...Refused"
+    wrong = researcher_client.get(reverse("substance:wrong-answers", args=[run.pk])).content.decode()
+    assert "Why it failed" in wrong and f"{8 - len(even)} wrong of 8" in wrong
+    assert "sandbox" in run.prompting
