@@ -75,7 +75,8 @@ def _check_new_rater_caps(study: Study, ip_hash: str, now: datetime) -> None:
 
 def _new_rater(study: Study, ip_hash: str, now: datetime, **fields) -> Rater:
     """A new rater, within the caps (raises NewRatersCapped)."""
-    Study.objects.select_for_update().filter(pk=study.pk).exists()
+    # New raters of one study are counted one after another (FOR NO KEY UPDATE: votes and leases go on).
+    list(Study.objects.select_for_update(no_key=True).filter(pk=study.pk).values_list("pk", flat=True))
     _check_new_rater_caps(study, ip_hash, now)
     return Rater.objects.create(study=study, ip_hash=ip_hash, **fields)
 

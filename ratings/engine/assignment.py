@@ -275,7 +275,6 @@ def extend_lease(rater: Rater, assignment_token: str, now: datetime) -> bool:
     Never longer than a lease the study grants; an expired (released) lease is not revived. Returns
     whether a live lease of this rater was found.
     """
-    until = None
     with transaction.atomic(), connection.cursor() as cursor:
         run(
             cursor,
