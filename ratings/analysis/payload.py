@@ -3,7 +3,7 @@
 ``ratings.actions.snapshots.do_compute_snapshots`` stores it. Nothing here runs on a page request.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -11,6 +11,7 @@ import numpy as np
 from django.db import DatabaseError, connection
 
 from inference_workers.models import BenchmarkRun
+from inference_workers.substance.published import preferred as preferred_published
 from ratings.analysis.schema import (
     LEADERBOARD_BOARD_KEYS,
     LEADERBOARD_RANK_KEYS,
@@ -80,7 +81,7 @@ STYLE_COVERAGE_MIN = 0.5
 PROFILE_STYLE_BUDGET = 20_000_000
 TRUSTED_ACCURACY = 0.5
 # Substance benchmarks in order of preference for the style-vs-substance chart.
-SUBSTANCE_ORDER = ("nq_open", "truthfulqa_mc1", "truthfulqa_gen")
+SUBSTANCE_ORDER = ("nq_open", "mmlu", "truthfulqa_mc1", "truthfulqa_gen", "humaneval")
 
 
 def json_bound(x: float) -> float | None:
@@ -329,36 +330,49 @@ def leaderboard_json(
     }
 
 
-def substance_scores(model_names: list[str]) -> dict[str, SubstanceScore]:
-    """Each model's latest finished substance score, in SUBSTANCE_ORDER preference; measured before published.
+def _substance_entry(run: BenchmarkRun, sources: int) -> dict:
+    ci = wilson_interval(run.n_correct, run.n_items) if run.n_items else None
+    return {
+        "benchmark": run.benchmark,
+        "benchmark_label": run.get_benchmark_display(),
+        "accuracy": run.accuracy,
+        "ci": [json_float(ci[0]), json_float(ci[1])] if ci else None,
+        "n_items": run.n_items,
+        "published": run.published,
+        "citation": run.citation,
+        "setting": run.setting,
+        "sources": sources,
+        "run_id": run.pk,
+    }
 
-    ``ci`` is the 95% Wilson interval of the accuracy; None for a published score with no item count.
+
+def substance_scores(model_names: list[str]) -> dict[str, SubstanceScore]:
+    """Each model's substance: every benchmark it has a score on, and a headline one.
+
+    Per benchmark, a score measured here comes before a published one (the latest measured run);
+    among published scores that disagree, ``inference_workers.substance.published.preferred`` picks
+    one by its stated rule, and ``sources`` says how many published values there are. The headline is
+    the first benchmark of SUBSTANCE_ORDER the model has. ``ci`` is the 95% Wilson interval of the
+    accuracy; None for a published score with no item count.
     """
     runs = (
         BenchmarkRun.objects.filter(model__name__in=model_names, accuracy__isnull=False)
         .select_related("model")
-        .order_by("-created_at")
+        .order_by("-created_at", "-pk")
     )
-    best: dict[str, dict] = {}
+    grouped: dict[tuple[str, str], list[BenchmarkRun]] = defaultdict(list)
     for run in runs:
-        rank = SUBSTANCE_ORDER.index(run.benchmark) if run.benchmark in SUBSTANCE_ORDER else len(SUBSTANCE_ORDER)
-        rank = (rank, run.published)
-        current = best.get(run.model.name)
-        if current is None or rank < current["_rank"]:
-            ci = wilson_interval(run.n_correct, run.n_items) if run.n_items else None
-            best[run.model.name] = {
-                "_rank": rank,
-                "benchmark": run.benchmark,
-                "benchmark_label": run.get_benchmark_display(),
-                "accuracy": run.accuracy,
-                "ci": [json_float(ci[0]), json_float(ci[1])] if ci else None,
-                "n_items": run.n_items,
-                "published": run.published,
-                "citation": run.citation,
-                "run_id": run.pk,
-            }
-    for value in best.values():
-        value.pop("_rank")
+        grouped[(run.model.name, run.benchmark)].append(run)
+    result: dict[str, dict] = {}
+    for (model, benchmark), found in grouped.items():
+        measured = [r for r in found if not r.published]
+        chosen = measured[0] if measured else preferred_published(found)
+        entry = _substance_entry(chosen, sources=sum(r.published for r in found))
+        result.setdefault(model, {})[benchmark] = entry
+    best: dict[str, dict] = {}
+    for model, benchmarks in result.items():
+        order = sorted(benchmarks, key=lambda b: SUBSTANCE_ORDER.index(b) if b in SUBSTANCE_ORDER else 99)
+        best[model] = {**benchmarks[order[0]], "benchmarks": {b: benchmarks[b] for b in order}}
     return best
 
 
@@ -373,8 +387,19 @@ def substance_scores_if_stored(model_names: list[str]) -> dict[str, SubstanceSco
 
 
 def substance_json(score: dict | None) -> dict | None:
-    """The leaderboard JSON's ``substance`` entry: {benchmark, accuracy, ci}, or None."""
-    return {k: score[k] for k in SUBSTANCE_JSON_KEYS} if score else None
+    """The leaderboard JSON's ``substance`` entry: the headline {benchmark, accuracy, ci, published, source}
+    and ``benchmarks``, every benchmark the model has, each with the same keys; or None."""
+    if not score:
+        return None
+
+    def one(entry: dict) -> dict:
+        return {k: entry[k] for k in SUBSTANCE_JSON_KEYS} | {
+            "published": bool(entry.get("published")),
+            "source": entry.get("citation") if entry.get("published") else "measured here",
+        }
+
+    benchmarks = score.get("benchmarks") or {score["benchmark"]: score}
+    return one(score) | {"benchmarks": {b: one(e) for b, e in benchmarks.items()}}
 
 
 def payload_substance(payload: dict) -> dict[str, dict]:
@@ -386,13 +411,24 @@ def payload_substance(payload: dict) -> dict[str, dict]:
     return found
 
 
+def shared_benchmark(score: dict | None, reference_score: dict | None) -> str | None:
+    """The first benchmark of SUBSTANCE_ORDER (then any) that both the model and the reference have."""
+    if not score or not reference_score:
+        return None
+    mine = score.get("benchmarks") or {score["benchmark"]: score}
+    theirs = reference_score.get("benchmarks") or {reference_score["benchmark"]: reference_score}
+    both = [b for b in mine if b in theirs]
+    both.sort(key=lambda b: SUBSTANCE_ORDER.index(b) if b in SUBSTANCE_ORDER else 99)
+    return both[0] if both else None
+
+
 def gap_against_reference(row: dict, reference_score: dict | None) -> dict | None:
-    """Preference beside relative accuracy and their difference (stats.gap)."""
-    score = row["substance"]
-    if not score or not reference_score or row["win_rate"] is None:
+    """Preference beside relative accuracy and their difference (stats.gap), on a benchmark both have."""
+    benchmark = shared_benchmark(row["substance"], reference_score)
+    if benchmark is None or row["win_rate"] is None:
         return None
-    if score["benchmark"] != reference_score["benchmark"]:
-        return None
+    score = (row["substance"].get("benchmarks") or {benchmark: row["substance"]})[benchmark]
+    reference_score = (reference_score.get("benchmarks") or {benchmark: reference_score})[benchmark]
     result = style_substance_gap(
         row["win_rate"],
         row["battles"],

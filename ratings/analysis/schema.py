@@ -5,7 +5,7 @@ and old snapshots stay in the database, so a key is added, never renamed. Number
 go in through ``json_float`` (NaN becomes null).
 """
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -56,7 +56,10 @@ class SubstanceScore(TypedDict):
     n_items: int | None
     published: bool
     citation: str
+    setting: str
+    sources: int  # how many published values exist for this model and benchmark
     run_id: int
+    benchmarks: NotRequired[dict[str, "SubstanceScore"]]  # every benchmark the model has (headline entry only)
 
 
 class Gap(TypedDict):

@@ -61,8 +61,11 @@ def test_leaderboard_json_carries_each_models_substance_with_its_interval(arena,
     models = {m["model"]: m for m in json.loads(capsys.readouterr().out)["models"]}
     low, high = wilson_interval(20, 200)
     imitator = models["imitator"]["substance"]
-    assert imitator == {"benchmark": "nq_open", "accuracy": 0.1, "ci": pytest.approx([low, high], abs=1e-6)}
-    assert models["oracle"]["substance"] == {"benchmark": "nq_open", "accuracy": 0.3, "ci": None}
+    measured = {"benchmark": "nq_open", "accuracy": 0.1, "ci": pytest.approx([low, high], abs=1e-6)}
+    measured |= {"published": False, "source": "measured here"}
+    assert imitator == measured | {"benchmarks": {"nq_open": measured}}
+    published = {"benchmark": "nq_open", "accuracy": 0.3, "ci": None, "published": True, "source": "A paper, Table 1"}
+    assert models["oracle"]["substance"] == published | {"benchmarks": {"nq_open": published}}
 
 
 def test_the_dashboard_shows_the_gap_and_marks_measured_and_published_apart(arena, researcher_client):
@@ -77,10 +80,57 @@ def test_the_dashboard_shows_the_gap_and_marks_measured_and_published_apart(aren
     assert rows["oracle"]["gap"] is None
 
     html = researcher_client.get(reverse("dashboard:substance", args=[study.slug])).content.decode()
-    assert "Human preference against factual accuracy" in html
+    assert "Human preference against factual accuracy (NQ-open (exact match))" in html
     assert ">measured<" in html and ">published<" in html
     assert f"{gap['gap']:.2f}" in html
 
     url = reverse("dashboard:download", args=[study.slug, "leaderboard.json"])
     downloaded = {m["model"]: m for m in json.loads(researcher_client.get(url).content)["models"]}
     assert downloaded["imitator"]["substance"]["accuracy"] == 0.1
+
+
+def test_every_benchmark_is_carried_and_the_chart_shows_one_chosen_benchmark(arena, researcher_client, capsys):
+    """The leaderboard JSON carries every benchmark a model has, published or measured with its source;
+    the dashboard plots one benchmark at a time, by default the one most models have."""
+    study = Study.objects.get(slug="arena")
+    study.reference_model = LanguageModel.objects.get(name="oracle")
+    study.save()
+    for name, value, source in (
+        ("imitator", 0.40, "Paper A"),
+        ("oracle", 0.80, "Paper B"),
+        ("oracle", 0.82, "Paper C"),
+    ):
+        BenchmarkRun.objects.create(
+            model=LanguageModel.objects.get(name=name),
+            benchmark=Benchmark.MMLU,
+            status=JobStatus.SUCCEEDED,
+            published=True,
+            citation=source,
+            accuracy=value,
+            source_order=0 if source != "Paper C" else 1,
+        )
+    call_command("leaderboard", "--study", "arena", "--json")
+    models = {m["model"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    oracle = models["oracle"]["substance"]["benchmarks"]
+    assert set(oracle) == {"nq_open", "mmlu"}
+    assert oracle["mmlu"] == {
+        "benchmark": "mmlu",
+        "accuracy": 0.8,
+        "ci": None,
+        "published": True,
+        "source": "Paper B",
+    }  # two published values: the one listed first (no primary, no dates), never their average
+    assert models["imitator"]["substance"]["benchmarks"]["nq_open"]["published"] is False
+
+    do_compute_snapshots(study)
+    html = researcher_client.get(reverse("dashboard:substance", args=[study.slug])).content.decode()
+    assert (
+        "Human preference against factual accuracy (NQ-open (exact match))" in html
+    )  # a tie in models: the order's first
+    assert "?benchmark=mmlu" in html
+    mmlu = researcher_client.get(reverse("dashboard:substance", args=[study.slug]) + "?benchmark=mmlu")
+    page = mmlu.content.decode()
+    assert "Human preference against factual accuracy (MMLU (5-shot))" in page
+    assert "<title>published: Paper B</title>" in page and "1 of 2 published values" in page
+    rows = {r["model"]: r for r in latest_snapshot(study).payload["against_reference"]}
+    assert rows["imitator"]["gap"]["benchmark"] == "nq_open"  # the gap uses the first benchmark both have

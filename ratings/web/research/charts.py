@@ -135,6 +135,7 @@ class Point:
     y_lower: float | None = None
     y_upper: float | None = None
     series: str = ""
+    note: str = ""  # shown on hover (an SVG <title>), e.g. a published score's source
 
 
 def scatter_chart(
@@ -198,10 +199,11 @@ def scatter_chart(
                 f'<line class="interval" data-point="{escape(p.label)}" x1="{cx:.1f}" x2="{cx:.1f}" '
                 f'y1="{sy(p.y_lower):.1f}" y2="{sy(p.y_upper):.1f}" stroke="{colour}" opacity="0.6"/>'
             )
+        hover = f"<title>{escape(p.note)}</title>" if p.note else ""
         if shapes.get(p.series) == "square":
-            body.append(f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="{colour}"/>')
+            body.append(f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="{colour}">{hover}</rect>')
         else:
-            body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>')
+            body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{colour}">{hover}</circle>')
         body.append(f'<text x="{cx + 7:.1f}" y="{cy - 6:.1f}" {FONT}>{escape(p.label)}</text>')
     body.append(
         f'<text x="{(left + width - right) / 2:.1f}" y="{height - 12}" text-anchor="middle" {FONT}>'

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ratings.analysis import exports
+from ratings.analysis.payload import SUBSTANCE_ORDER
 from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study, Vote
 from ratings.modes import mode_for
@@ -127,21 +128,55 @@ def _role_point(row: dict, x: float, y: float, **kwargs) -> Point:
     return Point(row["display_name"] or row["model"], x, y, row["role"], **kwargs)
 
 
+def benchmark_score(substance: dict | None, benchmark: str | None) -> dict | None:
+    """A model's score on one benchmark, from its ``substance`` entry (every benchmark it has)."""
+    if not substance or benchmark is None:
+        return None
+    return (substance.get("benchmarks") or {substance["benchmark"]: substance}).get(benchmark)
+
+
+def benchmark_choices(rows: list[dict]) -> list[dict]:
+    """The benchmarks any model of the study has, most models first: {benchmark, label, models}."""
+    counts: dict[str, dict] = {}
+    for r in rows:
+        s = r["substance"]
+        for b, entry in ((s.get("benchmarks") or {s["benchmark"]: s}) if s else {}).items():
+            counts.setdefault(b, {"benchmark": b, "label": entry.get("benchmark_label", b), "models": 0})
+            counts[b]["models"] += 1
+
+    def rank(c: dict) -> tuple:
+        b = c["benchmark"]
+        return (-c["models"], SUBSTANCE_ORDER.index(b) if b in SUBSTANCE_ORDER else len(SUBSTANCE_ORDER))
+
+    return sorted(counts.values(), key=rank)
+
+
 @researcher_required
 def substance(request, slug):
     ctx = _context(request, slug, "substance")
     payload = ctx["payload"]
     if payload:
         rows = payload["against_reference"]
-        with_both = [r for r in rows if r["substance"] and (r["win_rate"] is not None or r["is_reference"])]
+        # One benchmark at a time (a selector): by default the one the most models have a score on.
+        ctx["benchmarks"] = benchmark_choices(rows)
+        chosen = request.GET.get("benchmark")
+        if chosen not in {b["benchmark"] for b in ctx["benchmarks"]}:
+            chosen = ctx["benchmarks"][0]["benchmark"] if ctx["benchmarks"] else None
+        ctx["benchmark"] = chosen
+        for r in rows:
+            r["score"] = benchmark_score(r["substance"], chosen)
+        with_both = [r for r in rows if r["score"] and (r["win_rate"] is not None or r["is_reference"])]
         points = []
         for r in with_both:
             y = 0.5 if r["is_reference"] else r["win_rate"]
             lo, hi = (r["ci"] or [None, None]) if not r["is_reference"] else (None, None)
-            # Measured and published scores are drawn apart: circles and squares.
-            kind = "published" if r["substance"].get("published") else "measured"
-            points.append(_role_point(r, r["substance"]["accuracy"], y, y_lower=lo, y_upper=hi, series=kind))
+            # Measured and published scores are drawn apart: circles and squares; a published one names its source.
+            score = r["score"]
+            kind = "published" if score.get("published") else "measured"
+            note = f"published: {score.get('citation', '')}" if score.get("published") else "measured here"
+            points.append(_role_point(r, score["accuracy"], y, y_lower=lo, y_upper=hi, series=kind, note=note))
         ctx["rows"] = rows
+        ctx["benchmark_label"] = next((b["label"] for b in ctx["benchmarks"] if b["benchmark"] == chosen), "")
         ctx["n_battles"] = sum(r["battles"] for r in rows)
         # What each interval rests on: a model's votes against the reference.
         ctx["interval_basis"] = [
@@ -152,8 +187,8 @@ def substance(request, slug):
         if points:
             ctx["style_substance_chart"] = scatter_chart(
                 points,
-                "Human preference against factual accuracy",
-                "factual accuracy",
+                f"Human preference against factual accuracy ({ctx['benchmark_label']})",
+                f"{ctx['benchmark_label']} accuracy",
                 f"win rate against {ctx['study'].reference_model} (ties half)",
                 x_range=(0, 1),
                 y_range=(0, 1),
