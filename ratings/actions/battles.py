@@ -77,9 +77,15 @@ def _study_for(slug: str) -> Study:
     )
 
 
-def _answer_key(model_id: int, prompt_id: int, digest: str) -> tuple[int, int, int]:
-    # 64 bits of the digest (and its kind) keep the key small: one import holds millions of them.
-    return model_id, prompt_id, int(digest[1:17], 16) * 4 + "tmn".index(digest[0])
+# Keys are single integers, not tuples: one import holds millions of them (a tuple of three costs
+# about 150 bytes more). Ids stay below 2**48.
+def _answer_key(model_id: int, prompt_id: int, digest: str) -> int:
+    """(model, prompt, 64 bits of the text digest and its kind) as one integer."""
+    return (((model_id << 48) | prompt_id) << 66) | (int(digest[1:17], 16) << 2) | "tmn".index(digest[0])
+
+
+def _pair_key(first: int, second: int) -> int:
+    return (first << 48) | second
 
 
 class _Importer:
@@ -93,18 +99,23 @@ class _Importer:
         self.models: dict[str, int] = {}
         self.new_models: list[str] = []
         self.prompts = dict(self.prompt_set.prompts.values_list("external_id", "pk"))
-        self.answers: dict[tuple, int] = {}
+        self.answers: dict[int, int] = {}
         for pk, model_id, prompt_id, digest, text in Response.objects.filter(
             prompt__prompt_set=self.prompt_set
         ).values_list("pk", "model_id", "prompt_id", "text_digest", "text"):
             self.answers.setdefault(_answer_key(model_id, prompt_id, digest or answer_digest(text, None)), pk)
-        self.comparisons = {(a, b): pk for pk, a, b in study.comparisons.values_list("pk", "response_a", "response_b")}
+        self.comparisons = {
+            _pair_key(a, b): pk for pk, a, b in study.comparisons.values_list("pk", "response_a", "response_b")
+        }
         self.raters = dict(
             Rater.objects.filter(study=study, platform=Recruitment.IMPORTED).values_list("external_id", "pk")
         )
-        self.voted = set(
-            Vote.objects.filter(comparison__study=study, rater__isnull=False).values_list("rater_id", "comparison_id")
-        )
+        self.voted = {
+            _pair_key(r, c)
+            for r, c in Vote.objects.filter(comparison__study=study, rater__isnull=False).values_list(
+                "rater_id", "comparison_id"
+            )
+        }
         self.counts = {"votes": 0, "prompts": 0, "responses": 0, "comparisons": 0, "raters": 0, "repeats": 0}
 
     def _models(self, battles: list[Battle]) -> None:
@@ -169,16 +180,18 @@ class _Importer:
         return [(self.answers[ka], self.answers[kb]) for ka, kb in pairs]
 
     def _comparisons(self, pairs: list[tuple[int, int]], prompt_ids: list[int]) -> list[int]:
-        rows, fresh = [], {}
-        for pair, prompt_id in zip(pairs, prompt_ids, strict=True):
-            if pair not in self.comparisons and pair not in fresh:
-                fresh[pair] = len(rows)
-                rows.append((self.study.pk, prompt_id, pair[0], pair[1]))
+        rows, fresh, keys = [], {}, []
+        for (ra, rb), prompt_id in zip(pairs, prompt_ids, strict=True):
+            key = _pair_key(ra, rb)
+            keys.append(key)
+            if key not in self.comparisons and key not in fresh:
+                fresh[key] = len(rows)
+                rows.append((self.study.pk, prompt_id, ra, rb))
         new_ids = insert_rows(Comparison, ("study_id", "prompt_id", "response_a_id", "response_b_id"), rows, ids=True)
-        for pair, n in fresh.items():
-            self.comparisons[pair] = new_ids[n]
+        for key, n in fresh.items():
+            self.comparisons[key] = new_ids[n]
         self.counts["comparisons"] += len(rows)
-        return [self.comparisons[p] for p in pairs]
+        return [self.comparisons[k] for k in keys]
 
     def _raters(self, battles: list[Battle]) -> None:
         fresh = sorted({b.judge for b in battles if b.judge} - self.raters.keys())
@@ -198,11 +211,11 @@ class _Importer:
         for b, comparison_id in zip(battles, comparison_ids, strict=True):
             rater_id = self.raters.get(b.judge) if b.judge else None
             if rater_id is not None:
-                if (rater_id, comparison_id) in self.voted:
+                if _pair_key(rater_id, comparison_id) in self.voted:
                     rater_id = None
                     self.counts["repeats"] += 1
                 else:
-                    self.voted.add((rater_id, comparison_id))
+                    self.voted.add(_pair_key(rater_id, comparison_id))
             created = datetime.fromtimestamp(b.tstamp, tz=UTC) if b.tstamp is not None else now
             rows.append(
                 (comparison_id, rater_id, VoteSource.IMPORTED.value, WINNER_TO_VOTE[b.winner].value, b.judge, created)
