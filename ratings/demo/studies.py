@@ -28,9 +28,10 @@ from inference_workers.models import (
     PromptSet,
     Response,
 )
-from inference_workers.substance.actions import do_enter_published_result, do_start_benchmark_run
+from inference_workers.substance.actions import do_start_benchmark_run
 from inference_workers.substance.datasets import efficientqa_test_rated, seeded_subset
 from inference_workers.substance.prompts import NQ_ASK
+from inference_workers.substance.published import import_file as import_published_file
 from inference_workers.substance.runner import NQ_MAX_NEW_TOKENS
 from ratings.actions.studies import do_create_attention_checks, do_create_comparisons
 from ratings.models import PairingDesign, Study, StudyMode, StudyStatus
@@ -144,17 +145,11 @@ def load_vicuna80_model(prompt_set: PromptSet, name: str) -> tuple[LanguageModel
 
 
 LIVE_STUDY_SLUG = "vicuna80-live-smollm2-vs-chatgpt"
-# Gudibande et al. 2023, "The False Promise of Imitating Proprietary LLMs" (arXiv 2305.15717):
-# ChatGPT's NQ accuracy, the paper's measure of substance. Shown as published, not measured here.
-PUBLISHED_SUBSTANCE = (
-    (
-        "gpt35",
-        "nq_open",
-        0.31,
-        "Gudibande et al. 2023, The False Promise of Imitating Proprietary LLMs (arXiv 2305.15717): "
-        "ChatGPT on Natural Questions, 31%.",
-    ),
-)
+# Published substance for the demo's models, each score with its source (data/published-substance/SOURCE.md):
+# MMLU, HumanEval, and Gudibande et al.'s NQ figure for ChatGPT; rows about models the demo does not
+# register (LLaMA bases, Gudibande's imitation models, the PaLM 2 proxy for Bard) are skipped.
+PUBLISHED_SCORES = Path(settings.BASE_DIR) / "data" / "published-substance" / "scores.csv"
+PUBLISHED_BENCHMARKS = {"mmlu", "humaneval", "nq_open", "truthfulqa_mc1"}
 
 
 @dataclass
@@ -238,10 +233,7 @@ def add_live_comparisons(study: Study) -> int:
 def setup_substance(nq_subset: int):
     """SmolLM2's NQ-open accuracy on a seeded subset (run by the worker once) and published scores."""
 
-    for name, benchmark, accuracy, citation in PUBLISHED_SUBSTANCE:
-        model = LanguageModel.objects.get(name=name)
-        if not BenchmarkRun.objects.filter(model=model, benchmark=benchmark, published=True).exists():
-            do_enter_published_result(model, benchmark, accuracy, citation)
+    import_published_file(PUBLISHED_SCORES, only_benchmarks=PUBLISHED_BENCHMARKS, only_known_models=True)
     smollm2 = LanguageModel.objects.get(name="smollm2-135m-instruct")
     run = (
         BenchmarkRun.objects.filter(model=smollm2, benchmark="nq_open", published=False, subset_size=nq_subset)
