@@ -43,15 +43,16 @@ def do_compute_style_features(response_ids: Iterable[int] | None = None, *, only
     updated = 0
     now = timezone.now()
     fields = ["length_words", "length_chars", "n_headers", "n_list_items", "n_bold", "n_code_blocks"]
-    batch: list[Response] = []
-    for response in queryset.only("pk", "text").iterator(chunk_size=STYLE_BATCH):
-        for name, value in style_features(response.text).as_dict().items():
-            setattr(response, name, value)
-        response.style_computed_at = now
-        batch.append(response)
-        if len(batch) >= STYLE_BATCH:
-            updated += _save_style(batch, fields)
-    updated += _save_style(batch, fields)
+    # Each batch is read in full before it is written: no cursor (a read snapshot) stays open across a
+    # write, which SQLite refuses once another connection has committed in between ("database is locked").
+    ids = list(queryset.values_list("pk", flat=True))
+    for start in range(0, len(ids), STYLE_BATCH):
+        batch = list(Response.objects.filter(pk__in=ids[start : start + STYLE_BATCH]).only("pk", "text"))
+        for response in batch:
+            for name, value in style_features(response.text).as_dict().items():
+                setattr(response, name, value)
+            response.style_computed_at = now
+        updated += _save_style(batch, fields)
     return updated
 
 
