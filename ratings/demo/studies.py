@@ -159,9 +159,16 @@ class LiveSetup:
     new_comparisons: int = 0
 
 
-def live_decoding_config(max_new_tokens: int):
+# SmolLM2 on a laptop CPU: a batch decodes until its longest answer ends, so the live study asks for short
+# answers and caps them where nearly all end by themselves (bench/demo_answer_length.py; README, "Two commands").
+DEMO_SYSTEM_PROMPT = "Answer in two or three sentences."
+DEMO_MAX_NEW_TOKENS = 96
 
-    return decoding_config_for(temperature=0.7, top_p=0.9, max_new_tokens=max_new_tokens, seed=0)
+
+def live_decoding_config(max_new_tokens: int):
+    return decoding_config_for(
+        temperature=0.7, top_p=0.9, max_new_tokens=max_new_tokens, seed=0, system_prompt=DEMO_SYSTEM_PROMPT
+    )
 
 
 def setup_live_study(max_new_tokens: int) -> LiveSetup:

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from inference_workers.models import BenchmarkRun, GenerationJob, JobStatus
 from inference_workers.substance.runner import planned_total
 from ratings.demo.studies import (
+    DEMO_MAX_NEW_TOKENS,
     add_live_comparisons,
     ensure_demo_accounts,
     setup_fact_check_study,
@@ -27,6 +28,10 @@ from ratings.signals import vicuna80_votes_loaded
 from ratings.tasks import compute_analysis_snapshots
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:
@@ -48,8 +53,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-new-tokens",
             type=int,
-            default=int(os.environ.get("STYLEGAP_DEMO_MAX_NEW_TOKENS", 256)),
-            help="Longest SmolLM2 answer in the live study (env STYLEGAP_DEMO_MAX_NEW_TOKENS; default 256).",
+            default=int(os.environ.get("STYLEGAP_DEMO_MAX_NEW_TOKENS", DEMO_MAX_NEW_TOKENS)),
+            help="Longest SmolLM2 answer in the live study "
+            f"(env STYLEGAP_DEMO_MAX_NEW_TOKENS; default {DEMO_MAX_NEW_TOKENS}, measured: README).",
         )
         parser.add_argument(
             "--nq-subset",
@@ -84,19 +90,38 @@ class Command(BaseCommand):
             f"Study '{human.title}': {human.language_models.count()} models, {n_votes} human votes"
             + (" (imported now)." if votes.imported else " (already there).")
         )
-        compute_analysis_snapshots.delay(human.pk)
 
+        # One CPU-heavy job at a time on the worker's gpu queue, in this order: the live study's answers
+        # first, then SmolLM2's NQ-open run (the live study's substance point), then the fact-check answers.
         live = setup_live_study(max_new_tokens)
         job = live.job
         self._say_generation(live, base_url)
-        fact_check = setup_fact_check_study(fact_check_questions)
-        fc_job = fact_check.job
-        self._say_generation(fact_check, base_url)
         run = setup_substance(nq_subset)
+        compute_analysis_snapshots.delay(human.pk)  # after the published scores (MMLU etc.) are in
         self.stdout.write(
             f"Substance: SmolLM2 on a seeded {nq_subset}-question NQ-open subset "
             + ("(done)." if run.status == JobStatus.SUCCEEDED else f"(run {run.pk}, queued for the worker).")
         )
+        fact_check = setup_fact_check_study(fact_check_questions)
+        fc_job = fact_check.job
+        self._say_generation(fact_check, base_url)
+
+        # Everything a visitor needs comes before the long waits: the Vicuna-80 study is readable now.
+        accounts = ensure_demo_accounts(settings.VAR_DIR / "credentials.json")
+        for username, password in accounts.items():
+            shown = password or "(set before; see manage.py changepassword)"
+            self.stdout.write(f"Login: {username} / {shown}")
+        self.stdout.write(f"Rater link (live study): {base_url}/r/{live.study.token}/")
+        self.stdout.write(f"Rater link (fact-check study): {base_url}/r/{fact_check.study.token}/")
+        for study in (human, live.study, fact_check.study):
+            self.stdout.write(f"Dashboard: {base_url}/studies/{study.slug}/dashboard/")
+        pending = self._pending(job, run, fc_job, nq_subset)
+        if pending:
+            self.stdout.write(
+                f"Open {base_url}/studies/ now: the Vicuna-80 study is ready. Still being generated: "
+                + "; then ".join(pending)
+                + f". Watch it at {base_url}/models/ (log: {settings.VAR_DIR}/log/worker.log)."
+            )
 
         if wait > 0:
             deadline = time.monotonic() + wait
@@ -106,24 +131,34 @@ class Command(BaseCommand):
                 ended = GenerationJob.objects.get(pk=job.pk)
                 if ended.status != JobStatus.SUCCEEDED:
                     raise CommandError(f"SmolLM2's generation job ended {ended.status}: {ended.error}")
-            if fc_job is not None and fc_job.status not in FINISHED:
-                self._wait("SmolLM2 fact-check answers", lambda: self._job_progress(fc_job.pk), deadline)
+            self._add_comparisons("Live study", live.study, base_url)
             if run.status not in FINISHED:
                 self._wait("NQ-open run", lambda: self._run_progress(run.pk), deadline)
-        for label, study in (("Live study", live.study), ("Fact-check study", fact_check.study)):
-            added = add_live_comparisons(study)
-            if added:
-                self.stdout.write(f"{label}: {added} comparisons ready for raters.")
-            compute_analysis_snapshots.delay(study.pk)
+                compute_analysis_snapshots.delay(live.study.pk)  # its substance point
+            if fc_job is not None and fc_job.status not in FINISHED:
+                self._wait("SmolLM2 fact-check answers", lambda: self._job_progress(fc_job.pk), deadline)
+            self._add_comparisons("Fact-check study", fact_check.study, base_url)
+        else:
+            self._add_comparisons("Live study", live.study, base_url)
+            self._add_comparisons("Fact-check study", fact_check.study, base_url)
 
-        accounts = ensure_demo_accounts(settings.VAR_DIR / "credentials.json")
-        for username, password in accounts.items():
-            shown = password or "(set before; see manage.py changepassword)"
-            self.stdout.write(f"Login: {username} / {shown}")
-        self.stdout.write(f"Rater link (live study): {base_url}/r/{live.study.token}/")
-        self.stdout.write(f"Rater link (fact-check study): {base_url}/r/{fact_check.study.token}/")
-        for study in (human, live.study, fact_check.study):
-            self.stdout.write(f"Dashboard: {base_url}/studies/{study.slug}/dashboard/")
+    def _add_comparisons(self, label: str, study, base_url: str) -> None:
+        added = add_live_comparisons(study)
+        if added:
+            n = plural(added, "comparison")
+            self.stdout.write(f"{label}: {n} ready for raters at {base_url}/r/{study.token}/.")
+        compute_analysis_snapshots.delay(study.pk)
+
+    @staticmethod
+    def _pending(job, run, fc_job, nq_subset: int) -> list[str]:
+        pending = []
+        if job is not None and job.status not in FINISHED:
+            pending.append(f"SmolLM2's {job.total} answers for the live study")
+        if run.status not in FINISHED:
+            pending.append(f"its NQ-open accuracy ({nq_subset} questions)")
+        if fc_job is not None and fc_job.status not in FINISHED:
+            pending.append(f"its {fc_job.total} fact-check answers")
+        return pending
 
     def _say_generation(self, setup, base_url: str) -> None:
         job = setup.job
