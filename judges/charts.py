@@ -16,7 +16,7 @@ UNBIASED = "#868e96"
 
 def position_bias_chart(rows: Sequence[tuple[str, float, float, float, int]], title: str):
     """rows: (label, share for the first-shown answer, lower, upper, decisive verdicts)."""
-    left, right, row_h, top = 190, 150, 30, 34
+    left, right, row_h, top = 170, 200, 30, 34
     width = 760
     height = top + row_h * len(rows) + 40
 

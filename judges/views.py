@@ -28,8 +28,8 @@ def style_chart(payload: dict, judges: list[dict]):
     for feature in human or next((j["style_coefficients"] for j in judges if j["style_coefficients"]), {}) or {}:
         for j in judges:
             coef, ci = (j["style_coefficients"] or {}).get(feature), (j["style_coefficient_ci"] or {}).get(feature)
-            if coef is None or ci is None:
-                continue
+            if coef is None or ci is None or (coef == 0 and ci[0] == ci[1] == 0):
+                continue  # a feature no answer has (e.g. headers): nothing to show
             crowd = (human[feature], *human_ci[feature]) if feature in human and feature in human_ci else None
             rows.append(IntervalRow(f"{STYLE_LABELS.get(feature, feature)}: {j['display_name']}", (coef, *ci), crowd))
     if not rows:

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
@@ -221,26 +221,48 @@ def answer_chunks(
 def message_chunks(
     model: LanguageModel, conversations: list[Messages], sampling: Sampling
 ) -> Iterator[tuple[int, list[ApiAnswer], float]]:
-    """Send every conversation, ``2 x STYLEGAP_API_CONCURRENCY`` at a time with that many in flight; yields
-    (start, answers, seconds) per chunk."""
+    """Send every conversation with ``STYLEGAP_API_CONCURRENCY`` requests in flight; yields (start, answers,
+    seconds) per chunk of ``2 x STYLEGAP_API_CONCURRENCY``, in order.
+
+    The pool keeps working while the caller stores a chunk: the next chunk is queued before one is yielded,
+    so no request slot idles between chunks. Closing the generator (a cancel, an error) drops the requests
+    not yet sent and waits for those in flight. ``seconds`` is the time the caller waited for the chunk (the
+    time it spent storing the previous one left out).
+    """
     endpoint = api_endpoint(model)
-    concurrency = settings.STYLEGAP_API_CONCURRENCY
+    concurrency = max(1, settings.STYLEGAP_API_CONCURRENCY)
     chunk = concurrency * 2
-    for start in range(0, len(conversations), chunk):
-        bodies = [
-            request_body(
+    starts = range(0, len(conversations), chunk)
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+
+    def submit(start: int) -> list[Future]:
+        return [
+            pool.submit(
+                chat_completion,
                 endpoint,
-                messages,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_new_tokens=sampling.max_new_tokens,
-                seed=sampling.seed,
+                request_body(
+                    endpoint,
+                    messages,
+                    temperature=sampling.temperature,
+                    top_p=sampling.top_p,
+                    max_new_tokens=sampling.max_new_tokens,
+                    seed=sampling.seed,
+                ),
             )
             for messages in conversations[start : start + chunk]
         ]
-        began = time.perf_counter()
-        results = chat_completions(endpoint, bodies, concurrency)
-        yield start, results, time.perf_counter() - began
+
+    try:
+        last = time.perf_counter()
+        queued = submit(starts[0]) if starts else []
+        for i, start in enumerate(starts):
+            futures, queued = queued, (submit(starts[i + 1]) if i + 1 < len(starts) else [])
+            results = [f.result() for f in futures]
+            now = time.perf_counter()
+            yield start, results, now - last
+            last = time.perf_counter()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class ApiBackend(Backend):

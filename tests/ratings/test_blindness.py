@@ -220,3 +220,26 @@ def test_the_rating_page_shows_a_hostile_answer_as_text_under_a_strict_policy(cl
     assert any("&lt;script&gt;alert(" in answer for answer in answers)
     csp = page["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "img-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_llm_judges_never_reach_a_rater():
+    """A study with a judge's verdicts (name, texts, outcomes) in the database and in its snapshot: the crawl
+    finds none of it."""
+    from judges.actions import do_import_verdicts
+    from judges.formats import ImportedVerdict
+    from ratings.actions.snapshots import do_compute_snapshots
+
+    study = rating_study(n_prompts=3, n_models=3, comparisons_per_rater=4, consent_text="Consent.")
+    names = list(study.language_models.values_list("name", flat=True))
+    verdicts = [
+        ImportedVerdict("qqjudge-oracle-9", p.external_id, first, second, "first", f"QQJUDGETEXT says [[A]] for {p.pk}")
+        for p in study.prompt_set.prompts.all()
+        for first in names
+        for second in names
+        if first != second
+    ]
+    do_import_verdicts(study, verdicts)
+    do_compute_snapshots(study)
+    pages = crawl(Client(), reverse("rater:enter", args=[study.token]))
+    assert any("/vote/" in url for url, _, _ in pages)
+    assert_blind(pages, all_model_secrets() | {"qqjudge-oracle-9", "QQJUDGETEXT", "[[A]]", "judge"})
