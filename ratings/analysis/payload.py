@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 from django.db import DatabaseError, connection
 
-from inference_workers.models import BenchmarkRun
+from inference_workers.models import BenchmarkRun, LanguageModel
 from inference_workers.substance.published import preferred as preferred_published
 from ratings.analysis.schema import (
     LEADERBOARD_BOARD_KEYS,
@@ -376,6 +376,25 @@ def substance_scores(model_names: list[str]) -> dict[str, SubstanceScore]:
     return best
 
 
+def lineage(model_names: list[str]) -> list[dict]:
+    """The study's models that name the model they were fine-tuned from, with that base's substance
+    (a base need not be in the study: LLaMA-13B has published scores but no votes)."""
+    tuned = LanguageModel.objects.filter(name__in=model_names, fine_tuned_from__isnull=False).select_related(
+        "fine_tuned_from"
+    )
+    pairs = [(m.name, m.fine_tuned_from) for m in tuned.order_by("name")]
+    bases = substance_scores(sorted({base.name for _, base in pairs}))
+    return [
+        {
+            "model": name,
+            "base": base.name,
+            "base_display_name": base.display_name or base.name,
+            "base_substance": bases.get(base.name),
+        }
+        for name, base in pairs
+    ]
+
+
 def substance_scores_if_stored(model_names: list[str]) -> dict[str, SubstanceScore]:
     """``substance_scores`` when the database is there and migrated, else {}: reading a battle file needs none."""
     try:
@@ -620,6 +639,7 @@ def analyse(
         "reference": reference_name,
         "against_reference": against_reference(table, reference, substance),
         "substance_available": bool(substance),
+        "lineage": lineage(names),
         "categories": categories(table) if table.n_votes else [],
         "timeline": timeline(table),
         "agreement": agreement(table, questions or []) if table.n_votes else None,

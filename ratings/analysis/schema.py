@@ -157,6 +157,7 @@ class AnalysisPayload(TypedDict, total=False):
     reference: str | None
     against_reference: list[ReferenceRow]
     substance_available: bool
+    lineage: list[dict]  # {model, base, base_display_name, base_substance}: fine-tunes and their bases
     categories: list[CategoryBoard]
     timeline: list[TimelineDay]
     agreement: Agreement | None

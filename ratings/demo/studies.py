@@ -150,6 +150,29 @@ LIVE_STUDY_SLUG = "vicuna80-live-smollm2-vs-chatgpt"
 # register (LLaMA bases, Gudibande's imitation models, the PaLM 2 proxy for Bard) are skipped.
 PUBLISHED_SCORES = Path(settings.BASE_DIR) / "data" / "published-substance" / "scores.csv"
 PUBLISHED_BENCHMARKS = {"mmlu", "humaneval", "nq_open", "truthfulqa_mc1"}
+# The LLaMA-1 base models the demo's fine-tunes name: no answers, only published scores, so that the
+# style-vs-substance chart can draw each base beside its fine-tunes (lineage).
+LLAMA_BASES = {
+    "LLaMA-7B": ("llama-7b", 7_000_000_000),
+    "LLaMA-13B": ("llama-13b", 13_000_000_000),
+    "LLaMA-33B": ("llama-33b", 33_000_000_000),
+    "LLaMA-65B": ("llama-65b", 65_000_000_000),
+}
+
+
+def register_base_models() -> None:
+    """Register the LLaMA bases and point every model whose base_model_name names one at it."""
+    for display_name, (name, parameters) in LLAMA_BASES.items():
+        base = imported_model(
+            name,
+            display_name=display_name,
+            role=ModelRole.BASE,
+            parameter_count=parameters,
+            notes="A base model with published scores only (data/published-substance): no answers here.",
+        )
+        LanguageModel.objects.filter(base_model_name=display_name, fine_tuned_from__isnull=True).exclude(
+            pk=base.pk
+        ).update(fine_tuned_from=base)
 
 
 @dataclass
@@ -240,6 +263,7 @@ def add_live_comparisons(study: Study) -> int:
 def setup_substance(nq_subset: int):
     """SmolLM2's NQ-open accuracy on a seeded subset (run by the worker once) and published scores."""
 
+    register_base_models()
     import_published_file(PUBLISHED_SCORES, only_benchmarks=PUBLISHED_BENCHMARKS, only_known_models=True)
     smollm2 = LanguageModel.objects.get(name="smollm2-135m-instruct")
     run = (

@@ -138,6 +138,16 @@ class Point:
     note: str = ""  # shown on hover (an SVG <title>), e.g. a published score's source
 
 
+@dataclass(frozen=True)
+class Arrow:
+    """From a point on the x axis (a model without a y value, e.g. a base model nobody rated) to a point."""
+
+    label: str
+    x0: float
+    x1: float
+    y1: float
+
+
 def scatter_chart(
     points: Sequence[Point],
     title: str,
@@ -150,8 +160,12 @@ def scatter_chart(
     log_x: bool = False,
     series_shapes: dict[str, str] | None = None,
     role_names: dict[str, str] | None = None,
+    arrows: Sequence[Arrow] = (),
 ) -> SafeString:
-    """Points coloured by role (imitation / proprietary / base), with optional y intervals and the y = x diagonal."""
+    """Points coloured by role (imitation / proprietary / base), with optional y intervals and the y = x diagonal.
+
+    ``arrows`` start at a hollow mark on the x axis (labelled) and end at a point: a base model's
+    accuracy and one of its fine-tunes, so that a sideways shift shows what fine-tuning changed."""
     width, height, left, right, top, bottom = 640, 420, 60, 150, 20, 50
     tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
     xs = [tx(p.x) for p in points]
@@ -189,6 +203,31 @@ def scatter_chart(
         )
         body.append(
             f'<text x="{sx(hi) - 4:.1f}" y="{sy(hi) + 14:.1f}" text-anchor="end" {FONT} fill="{MUTED}">y = x</text>'
+        )
+    drawn_bases = set()
+    for a in arrows:
+        x0, x1, y0 = sx(tx(a.x0)), sx(tx(a.x1)), sy(y_lo)
+        body.append(
+            f'<line class="lineage" x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{sy(a.y1) + 6:.1f}" '
+            f'stroke="{MUTED}" stroke-dasharray="3,3" marker-end="url(#arrowhead)"/>'
+        )
+        if (a.label, a.x0) not in drawn_bases:
+            # Base labels sit on staggered lines so that neighbours on the axis stay readable.
+            lift = 9 + 12 * (len(drawn_bases) % 3)
+            drawn_bases.add((a.label, a.x0))
+            body.append(
+                f'<circle cx="{x0:.1f}" cy="{y0:.1f}" r="5" fill="white" stroke="{MUTED}" stroke-width="1.5">'
+                f"<title>{escape(a.label)}: not rated in this study</title></circle>"
+            )
+            body.append(
+                f'<text x="{x0:.1f}" y="{y0 - lift:.1f}" text-anchor="middle" {FONT} fill="{MUTED}">'
+                f"{escape(a.label)}</text>"
+            )
+    if arrows:
+        body.insert(
+            0,
+            f'<defs><marker id="arrowhead" markerWidth="8" markerHeight="8" refX="6" refY="3" orient="auto">'
+            f'<path d="M0,0 L6,3 L0,6 Z" fill="{MUTED}"/></marker></defs>',
         )
     shapes = series_shapes or {}
     for p, px in zip(points, xs, strict=True):

@@ -12,7 +12,15 @@ from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study, Vote
 from ratings.modes import mode_for
 from ratings.tasks import compute_analysis_snapshots
-from ratings.web.research.charts import IntervalRow, Point, bar_chart, heatmap, interval_chart, scatter_chart
+from ratings.web.research.charts import (
+    Arrow,
+    IntervalRow,
+    Point,
+    bar_chart,
+    heatmap,
+    interval_chart,
+    scatter_chart,
+)
 from webapp.roles import researcher_required
 
 PAGES = (
@@ -177,6 +185,17 @@ def substance(request, slug):
             points.append(_role_point(r, score["accuracy"], y, y_lower=lo, y_upper=hi, series=kind, note=note))
         ctx["rows"] = rows
         ctx["benchmark_label"] = next((b["label"] for b in ctx["benchmarks"] if b["benchmark"] == chosen), "")
+        # Lineage: an arrow from each base model's accuracy (on the axis: nobody rated it here) to its fine-tune.
+        plotted = {r["model"]: r for r in with_both if not r["is_reference"]}
+        arrows = []
+        for link in payload.get("lineage", []):
+            base = benchmark_score(link["base_substance"], chosen)
+            tuned = plotted.get(link["model"])
+            if base and tuned:
+                arrows.append(
+                    Arrow(link["base_display_name"], base["accuracy"], tuned["score"]["accuracy"], tuned["win_rate"])
+                )
+        ctx["lineage_arrows"] = arrows
         ctx["n_battles"] = sum(r["battles"] for r in rows)
         # What each interval rests on: a model's votes against the reference.
         ctx["interval_basis"] = [
@@ -194,6 +213,7 @@ def substance(request, slug):
                 y_range=(0, 1),
                 diagonal=True,
                 series_shapes={"measured": "circle", "published": "square"},
+                arrows=arrows,
             )
         ctx["scaling_charts"] = []
         for field, label in (("parameter_count", "parameters"), ("imitation_data_tokens", "imitation-data tokens")):
