@@ -80,9 +80,11 @@ def test_first_lease_is_short_and_interaction_or_a_vote_extends_it():
     lease.refresh_from_db()
     assert (lease.lease_expires_at - timezone.now()).total_seconds() > 500
     # A vote is a sign of life too: the next lease has the study's full length at once.
-    Client().post(vote_form(html), {"choice": "left"}, follow=True)
+    page = Client().post(vote_form(html), {"choice": "left"}, follow=True)
     second = Assignment.objects.get(rater=rater, status=AssignmentStatus.LEASED)
     assert (second.lease_expires_at - second.leased_at).total_seconds() == 600
+    # A full lease needs no sign of life: the page does not ask for one (no extra request per item).
+    assert VOTE_FORM.search(page.content.decode()) and "data-alive-url" not in page.content.decode()
 
 
 def test_alive_refuses_other_raters_and_expired_leases():
@@ -262,3 +264,33 @@ def test_a_vote_after_the_study_closed_is_refused():
     response = Client().post(form, {"choice": "left"}, follow=True)
     assert not Vote.objects.exists()
     assert "not open" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(RATER_NEW_PER_STUDY_PER_MINUTE=5)
+def test_concurrent_arrivals_never_pass_the_cap():
+    """Twelve cookie-less arrivals at once from twelve addresses: the study's row lock counts them one after
+    another, so exactly the cap gets in and the rest get 429."""
+    import threading
+
+    from django.db import connection
+
+    study = rating_study(n_prompts=6)
+    codes: list[int] = []
+    start = threading.Barrier(12)
+
+    def arrive(i: int) -> None:
+        try:
+            start.wait()
+            response = Client().get(reverse("rater:enter", args=[study.token]), REMOTE_ADDR=f"192.0.2.{i + 1}")
+            codes.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=arrive, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [302] * 5 + [429] * 7
+    assert Rater.objects.filter(study=study).count() == 5

@@ -196,6 +196,8 @@ def rate(request, rater_token):
         "percent": round(100 * n_voted / n_wanted) if n_wanted else 100,
         "wait_ms": max(0, int((study.min_seconds_on_page - waited) * 1000)),
         "questions": study.questions(),
+        # Only a short first lease needs the page's sign of life (its script posts to the alive URL once).
+        "short_lease": (assignment.lease_expires_at - assignment.leased_at).total_seconds() < study.lease_seconds,
     }
     mode = mode_for(study)
     return render(request, mode.template, mode.page_context(context, assignment.comparison_id))

@@ -10,10 +10,12 @@
   var lifeEvents = ["pointerdown", "pointermove", "keydown", "scroll", "wheel", "touchstart"];
   function alive() {
     lifeEvents.forEach(function (name) { window.removeEventListener(name, alive, true); });
-    if (!aliveUrl || !window.fetch) return;
     window.fetch(aliveUrl, { method: "POST", credentials: "same-origin", keepalive: true }).catch(function () {});
   }
-  lifeEvents.forEach(function (name) { window.addEventListener(name, alive, { capture: true, passive: true }); });
+  // Only a short first lease asks for it (the server leaves the URL out otherwise).
+  if (aliveUrl && window.fetch) {
+    lifeEvents.forEach(function (name) { window.addEventListener(name, alive, { capture: true, passive: true }); });
+  }
   var waitMs = parseInt(form.getAttribute("data-wait-ms") || "0", 10);
   if (waitMs > 0) {
     var note = document.getElementById("wait-note");
