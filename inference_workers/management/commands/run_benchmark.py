@@ -12,7 +12,7 @@ from stats.intervals import wilson_interval
 
 
 class Command(BaseCommand):
-    help = "Score a model on NQ-open or TruthfulQA (full set, or a seeded subset) and print its accuracy."
+    help = "Score a model on a substance benchmark (full set, or a seeded subset) and print its accuracy."
 
     def add_arguments(self, parser):
         parser.add_argument("model", help="the model's name, e.g. smollm2-135m-instruct")
