@@ -10,7 +10,7 @@ from django.utils import timezone
 from inference_workers.backends.base import Refused
 from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import requeue_stalled
+from inference_workers.claims import reopen, request_cancel, requeue_stalled
 from inference_workers.dispatch import resend_unsent, send_on_commit
 from inference_workers.models import (
     DecodingConfig,
@@ -236,28 +236,15 @@ def do_start_generation_job(
 
 def do_cancel_generation_job(job: GenerationJob) -> None:
     """Ask the worker to stop at its next progress check; a job still queued is cancelled at once."""
-    with transaction.atomic():
-        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
-        if job.is_finished:
-            return
-        job.cancel_requested = True
-        fields = ["cancel_requested"]
-        if job.status == JobStatus.QUEUED:
-            job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
-            fields += ["status", "finished_at"]
-        job.save(update_fields=fields)
+    request_cancel(GenerationJob.objects.all(), job.pk)
 
 
 def do_retry_generation_job(job: GenerationJob) -> GenerationJob:
     """Queue a failed or cancelled job again; it answers only the prompts still unanswered."""
-    with transaction.atomic():
-        job = GenerationJob.objects.select_for_update().select_related("model").get(pk=job.pk)
-        if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
-            raise JobRefused("Only a failed or cancelled job can be retried.")
-        job.status, job.cancel_requested, job.error, job.finished_at = JobStatus.QUEUED, False, "", None
-        job.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
-        do_queue_generation_job(job)
-    return job
+    reopened = reopen(GenerationJob.objects.select_related("model"), job.pk, do_queue_generation_job)
+    if reopened is None:
+        raise JobRefused("Only a failed or cancelled job can be retried.")
+    return reopened
 
 
 def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:

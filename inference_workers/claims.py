@@ -58,3 +58,34 @@ def requeue_stalled(rows: models.QuerySet, stale_after_s: float, queue: Callable
             queue(row)
             resumed.append(row.pk)
     return resumed
+
+
+CLOSED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+def request_cancel(rows: models.QuerySet, pk: int) -> None:
+    """Ask the worker running the row to stop at its next check (``cancel_requested``); a row still queued is
+    cancelled at once, a finished one is left as it is."""
+    with transaction.atomic():
+        row = rows.select_for_update(of=("self",)).get(pk=pk)
+        if row.status in CLOSED:
+            return
+        row.cancel_requested = True
+        fields = ["cancel_requested"]
+        if row.status == JobStatus.QUEUED:
+            row.status, row.finished_at = JobStatus.CANCELLED, timezone.now()
+            fields += ["status", "finished_at"]
+        row.save(update_fields=fields)
+
+
+def reopen(rows: models.QuerySet, pk: int, queue: Callable[[Row], None]) -> Row | None:
+    """Mark a failed or cancelled row queued again and ``queue(row)`` it (it resumes with what is missing);
+    None, with nothing changed, when the row is in any other state."""
+    with transaction.atomic():
+        row = rows.select_for_update(of=("self",)).get(pk=pk)
+        if row.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
+            return None
+        row.status, row.cancel_requested, row.error, row.finished_at = JobStatus.QUEUED, False, "", None
+        row.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
+        queue(row)
+    return row

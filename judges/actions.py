@@ -13,11 +13,10 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
-from django.utils import timezone
 
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import requeue_stalled
-from inference_workers.models import JobStatus, LanguageModel, ModelStatus, Response
+from inference_workers.claims import reopen, request_cancel, requeue_stalled
+from inference_workers.models import LanguageModel, ModelStatus, Response
 from judges.formats import ImportedVerdict
 from judges.models import Judge, JudgePrompt, JudgeVerdict, JudgingJob, Outcome, VerdictSource
 from judges.verdicts import VerdictParser, template_problem
@@ -127,28 +126,15 @@ def do_start_judging_job(
 
 def do_cancel_judging_job(job: JudgingJob) -> None:
     """Ask the worker to stop at its next batch; a job still queued is cancelled at once."""
-    with transaction.atomic():
-        job = JudgingJob.objects.select_for_update().get(pk=job.pk)
-        if job.is_finished:
-            return
-        job.cancel_requested = True
-        fields = ["cancel_requested"]
-        if job.status == JobStatus.QUEUED:
-            job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
-            fields += ["status", "finished_at"]
-        job.save(update_fields=fields)
+    request_cancel(JudgingJob.objects.all(), job.pk)
 
 
 def do_retry_judging_job(job: JudgingJob) -> JudgingJob:
     """Queue a failed or cancelled job again; it asks only for the verdicts still missing."""
-    with transaction.atomic():
-        job = JudgingJob.objects.select_for_update(of=("self",)).select_related("judge__model").get(pk=job.pk)
-        if job.status not in {JobStatus.FAILED, JobStatus.CANCELLED}:
-            raise JudgeRefused("Only a failed or cancelled judging job can be retried.")
-        job.status, job.cancel_requested, job.error, job.finished_at = JobStatus.QUEUED, False, "", None
-        job.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
-        do_queue_judging_job(job)
-    return job
+    reopened = reopen(JudgingJob.objects.select_related("judge__model"), job.pk, do_queue_judging_job)
+    if reopened is None:
+        raise JudgeRefused("Only a failed or cancelled judging job can be retried.")
+    return reopened
 
 
 def do_resume_stalled_judging_jobs(stale_after_s: float) -> list[int]:
