@@ -174,6 +174,7 @@ CELERY_TASK_ROUTES = {
     "ratings.tasks.release_expired_leases": {"queue": "housekeeping"},
     "inference_workers.tasks.resume_stalled_jobs": {"queue": "housekeeping"},
     "inference_workers.tasks.resend_unsent": {"queue": "housekeeping"},
+    "judges.tasks.resume_stalled_judging_jobs": {"queue": "housekeeping"},
 }
 # A worker killed mid-task leaves the message on the queue for the next worker.
 CELERY_TASK_ACKS_LATE = True
