@@ -33,6 +33,26 @@ LIVE_SLUG = "vicuna80-live-smollm2-vs-chatgpt"
 DEMO_ENV = {"STYLEGAP_DEMO_MAX_NEW_TOKENS": "24", "STYLEGAP_DEMO_NQ_SUBSET": "10"}
 
 
+# Waits end as soon as the awaited thing is there. They give up only when nothing has advanced for
+# STALL_S (a wedged launch), or after CEILING_S in all: generous bounds, so a busy machine is not a failure.
+STALL_S = 900
+CEILING_S = 3 * 3600
+
+
+def wait_on_progress(done, progress, what: str, detail=lambda: "") -> None:
+    """Poll ``done()`` until it is true, while ``progress()`` (a count, a length) keeps changing."""
+    started = last_change = time.monotonic()
+    seen = progress()
+    while not done():
+        now = time.monotonic()
+        current = progress()
+        if current != seen:
+            seen, last_change = current, now
+        if now - last_change > STALL_S or now - started > CEILING_S:
+            pytest.fail(f"{what}: no progress for {now - last_change:.0f} s (at {seen!r}).\n{detail()}")
+        time.sleep(0.5)
+
+
 def free_port() -> int:
     with closing(socket.socket()) as s:
         s.bind(("127.0.0.1", 0))
@@ -56,19 +76,23 @@ class Launch:
     def output(self) -> str:
         return self.log_path.read_text()
 
-    def wait_until_serving(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_until_serving(self) -> None:
+        """Until the demo is ready, for as long as bin/run's output keeps advancing (install, set-up, progress bars)."""
+
+        def ready():
             if self.proc.poll() is not None:
                 pytest.fail(f"bin/run exited with {self.proc.returncode}:\n{self.output[-3000:]}")
             if "stylegap is running at" in self.output:
                 try:
-                    if requests.get(f"{self.base}/healthz", timeout=15).status_code == 200:
-                        return
+                    return requests.get(f"{self.base}/healthz", timeout=15).status_code == 200
                 except requests.ConnectionError:
-                    pass
-            time.sleep(0.5)
-        pytest.fail(f"bin/run did not serve within {timeout} s:\n{self.output[-3000:]}")
+                    return False
+            return False
+
+        wait_on_progress(ready, lambda: len(self.output), "bin/run's demo", self.output_tail)
+
+    def output_tail(self) -> str:
+        return self.output[-3000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -79,7 +103,7 @@ class Launch:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
-    def leftover_processes(self, settle: float = 30) -> list[str]:
+    def leftover_processes(self, settle: float = 90) -> list[str]:
         """Processes of this launch's group still running after stop() (zombies are already dead).
 
         A process already tearing down when bin/run returned (on a busy machine, a gunicorn worker whose
@@ -220,17 +244,92 @@ def check_site(launch: Launch, state) -> None:
     )
     assert sent.status_code == 200 and "queued for the worker" in sent.text
 
-    deadline = time.monotonic() + 120
     unstyled = (
         f"SELECT COUNT(*) FROM inference_workers_response WHERE style_computed_at IS NULL AND model_id IN ({chosen})"
     )
-    while state.execute(unstyled)[0][0]:
-        assert time.monotonic() < deadline, "the worker did not compute the style features"
-        time.sleep(0.5)
+    # Rows advancing: the count of responses still without style features falls as the worker stores them.
+    wait_on_progress(
+        lambda: state.execute(unstyled)[0][0] == 0 and len(state.execute(style_results)) > before,
+        lambda: (state.execute(unstyled)[0][0], len(state.execute(style_results))),
+        "the worker's style features",
+    )
     results = state.execute(style_results)
     assert len(results) > before
     status, worker = results[-1]
     assert status == "SUCCESS" and worker.startswith("stylegap@")
+
+
+DASHBOARD_PAGES = ("", "substance/", "matrix/", "activity/", "raters/")
+SMOLLM2_LABEL = "SmolLM2-135M-Instruct (Q4_1 GGUF)"
+
+
+def check_logins_come_first(output: str) -> None:
+    """Logins and links are printed before the worker's long jobs, with a line on what is still generated."""
+    first_progress = output.index("Worker: SmolLM2 answers")
+    assert output.index("Login: researcher") < first_progress
+    assert output.index("Rater link (live study)") < first_progress
+    assert output.index("Dashboard: ") < first_progress
+    assert output.index("Still being generated: SmolLM2's 80 answers for the live study") < first_progress
+
+
+def live_study_pages(session: requests.Session, base: str) -> dict[str, str]:
+    pages = {}
+    for page in DASHBOARD_PAGES:
+        response = session.get(f"{base}/studies/{LIVE_SLUG}/dashboard/{page}", timeout=30)
+        assert response.status_code == 200, page
+        pages[page] = response.text
+    return pages
+
+
+def vote_as_new_raters(rater_link: str, n: int) -> None:
+    """n anonymous raters, each through the printed link: enter, consent, then one vote on the rating page."""
+    for _ in range(n):
+        rater = requests.Session()
+        page = rater.get(rater_link, timeout=30)
+        assert page.status_code == 200 and "/consent/" in page.url, page.url
+        page = rater.post(page.url, data={"consent": "yes"}, timeout=30)
+        action = re.search(r'<form method="post" action="([^"]+/vote/[^"]+)"', page.text)
+        assert action, page.text[:2000]
+        voted = rater.post(requests.compat.urljoin(page.url, action.group(1)), data={"choice": "left"}, timeout=30)
+        assert voted.status_code == 200
+
+
+def check_live_study(launch: Launch, state) -> None:
+    """The live study is a real small experiment: its pages never claim a missing reference, and after
+    five votes through the rater pages its style-vs-substance chart has SmolLM2's point with an interval."""
+    base = launch.base
+    session = login(base, "researcher", launch.credentials()["researcher"])
+    for page, html in live_study_pages(session, base).items():
+        assert "no reference model" not in html.lower(), page
+
+    rater_link = re.search(r"^Rater link \(live study\): (\S+)$", launch.output, re.MULTILINE).group(1)
+    vote_as_new_raters(rater_link, 5)
+    live = f"SELECT id FROM ratings_study WHERE slug = '{LIVE_SLUG}'"
+    # Votes the analysis counts: attention checks and excluded raters are left out.
+    counted = state.execute(
+        f"SELECT COUNT(*) FROM ratings_vote v JOIN ratings_comparison c ON v.comparison_id = c.id "
+        f"JOIN ratings_rater r ON v.rater_id = r.id WHERE c.study_id = ({live}) AND NOT c.is_gold AND NOT r.excluded"
+    )[0][0]
+    assert counted >= 1
+    snapshots = f"SELECT MAX(n_votes) FROM ratings_analysissnapshot WHERE study_id = ({live}) AND key = 'analysis'"
+    computed = session.post(
+        f"{base}/studies/{LIVE_SLUG}/dashboard/compute/",
+        headers={"X-CSRFToken": session.cookies["csrftoken"]},
+        timeout=30,
+    )
+    assert computed.status_code == 200
+    wait_on_progress(
+        lambda: (state.execute(snapshots)[0][0] or 0) >= counted,
+        lambda: state.execute(snapshots)[0][0],
+        "the live study's analysis snapshot",
+    )
+    pages = live_study_pages(session, base)
+    for page, html in pages.items():
+        assert "no reference model" not in html.lower(), page
+    substance = pages["substance/"]
+    assert "Human preference against factual accuracy" in substance
+    assert f'class="interval" data-point="{SMOLLM2_LABEL}"' in substance
+    assert f"{SMOLLM2_LABEL}: {counted} vote{'' if counted == 1 else 's'}" in substance
 
 
 TOUR = SCREENSHOTS
@@ -272,7 +371,9 @@ def test_main_command_on_the_embedded_default(launch_env, tmp_path):
     try:
         launch.wait_until_serving()
         assert "embedded SQLite" in launch.output and "embedded filesystem queue" in launch.output
+        check_logins_come_first(launch.output)
         check_site(launch, SqliteState(tmp_path / "var"))
+        check_live_study(launch, SqliteState(tmp_path / "var"))
         take_tour_screenshots(launch)
     finally:
         launch.stop()
