@@ -295,6 +295,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# --- Raters (README "Threat model") -------------------------------------------------
+# A new rater's first lease is short; the rating page extends it to the study's lease when the rater
+# interacts, and a vote does too. New raters per minute are capped per client address and per study.
+RATER_FIRST_LEASE_SECONDS = env_int("RATER_FIRST_LEASE_SECONDS", 90)
+RATER_NEW_PER_IP_PER_MINUTE = env_int("RATER_NEW_PER_IP_PER_MINUTE", 20)
+RATER_NEW_PER_STUDY_PER_MINUTE = env_int("RATER_NEW_PER_STUDY_PER_MINUTE", 120)
+# Reverse proxies whose X-Forwarded-For is believed (their REMOTE_ADDR); otherwise REMOTE_ADDR is the client.
+RATER_TRUSTED_PROXIES = env_list("RATER_TRUSTED_PROXIES")
+
 # --- Logging --------------------------------------------------------------------
 LOGGING = {
     "version": 1,
