@@ -57,12 +57,15 @@ class Command(BaseCommand):
         )
 
     def _progress(self, started: float):
-        if not sys.stderr.isatty():
-            return None
+        """A progress line: rewritten on a terminal, else one line each 100,000 votes (for logs)."""
+        tty = sys.stderr.isatty()
 
         def report(done: int) -> None:
+            if not tty and done % 100_000:
+                return
             rate = done / max(time.monotonic() - started, 1e-9)
-            sys.stderr.write(f"\rstored {done:,} votes ({rate:,.0f}/s)")
+            line = f"stored {done:,} votes ({rate:,.0f}/s)"
+            sys.stderr.write("\r" + line if tty else line + "\n")
             sys.stderr.flush()
 
         return report
