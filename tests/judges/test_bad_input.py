@@ -112,3 +112,11 @@ def test_mtbench_and_arena_files_round_trip(study, tmp_path):
         "answer_alpha-vs-answer_beta-gpt-4-reviewer_threeclass.jsonl",
         "answer_beta-vs-answer_alpha-gpt-4-reviewer_threeclass.jsonl",
     ]
+
+
+def test_the_dashboard_refuses_a_judge_that_is_not_ready_in_words(study, researcher_client):
+    model = factories.model(name="waiting-judge", status=ModelStatus.VALIDATING, kind=ModelKind.GGUF)
+    judge = do_create_judge("waiting", model, ensure_builtin_prompts()[0])
+    page = researcher_client.post(f"/studies/{study.slug}/judges/run/", {"judge": judge.pk}, follow=True)
+    assert "cannot run: its model waiting-judge is not ready (validating)" in page.content.decode()
+    assert JudgingJob.objects.count() == 0
