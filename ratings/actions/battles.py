@@ -24,7 +24,7 @@ from django.utils import timezone
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, PromptSet, Response
 from ratings.analysis.battles import WINNER_TO_VOTE, Battle, answer_digest, prompt_external_id
-from ratings.engine.bulk import insert_rows
+from ratings.engine.bulk import check_references_now, insert_rows
 from ratings.models import Comparison, Rater, Recruitment, Study, StudyStatus, Vote, VoteSource
 
 CHUNK = 20_000
@@ -238,6 +238,7 @@ def do_import_battles(
     ``model_defaults`` gives fields for models created here (role, display name, metadata);
     ``progress`` is called with the number of battles stored after each chunk.
     """
+    check_references_now()
     importer = _Importer(_study_for(slug), model_defaults or {})
     battles = iter(battles)
     while chunk := list(islice(battles, CHUNK)):
