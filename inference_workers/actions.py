@@ -34,8 +34,12 @@ VALIDATE_MODEL_TASK = "inference_workers.tasks.validate_model"
 
 
 def do_compute_style_features(response_ids: Iterable[int] | None = None, *, only_missing: bool = False) -> int:
-    """Compute and store style features for the given responses (all when None). Returns the count."""
-    queryset = Response.objects.order_by("pk")
+    """Compute and store style features for the given responses (all when None). Returns the count.
+
+    An answer with no text whose features are already stored keeps them: an arena battle imported from
+    ``conv_metadata`` has counts but no text, and an empty text's features are zeros anyway.
+    """
+    queryset = Response.objects.order_by("pk").exclude(text="", style_computed_at__isnull=False)
     if response_ids is not None:
         queryset = queryset.filter(pk__in=list(response_ids))
     if only_missing:
