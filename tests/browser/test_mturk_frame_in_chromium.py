@@ -8,7 +8,6 @@ frame for MTurk's origins and be blocked for the other.
 
 import ssl
 import subprocess
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,6 +16,7 @@ from playwright.sync_api import sync_playwright
 
 from ratings.models import Recruitment
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.inference_workers.chat_server import ServedInThread
 from tests.ratings.rating_setup import rating_study
 
 ALLOWED = ("worker.mturk.com", "workersandbox.mturk.com")  # production and sandbox worker sites
@@ -24,7 +24,7 @@ REFUSED = ("evil.example", "www.mturk.com.evil.example")
 BLOCKED_FRAME = "chrome-error://chromewebdata/"
 
 
-class FramingSite:
+class FramingSite(ServedInThread):
     """An HTTPS server whose every page is an iframe of ``target`` (the rater's URL)."""
 
     def __init__(self, tmp_path, target: str):
@@ -53,24 +53,20 @@ class FramingSite:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def framed(browser, origin_host: str) -> tuple[str, str]:
-    """(the iframe's URL, its text) when the HIT page of ``origin_host`` has loaded."""
+    """(the iframe's URL, its text) once the HIT page of ``origin_host`` has loaded and its iframe has
+    committed a document: our page, or Chromium's error page for a blocked frame."""
     page = browser.new_page()
     try:
         page.goto(f"https://{origin_host}/projects/hit", wait_until="load")
         frame = page.frames[1]
+        for _ in range(300):  # a generous ceiling; the frame's URL is what moves
+            if frame.url not in ("", "about:blank"):
+                break
+            page.wait_for_timeout(100)
+        frame.wait_for_load_state("load")
         return frame.url, frame.evaluate("document.body ? document.body.innerText : ''")
     finally:
         page.close()

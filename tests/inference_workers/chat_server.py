@@ -6,7 +6,26 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class ChatServer:
+class ServedInThread:
+    """A local HTTP(S) server (``self.httpd``) that answers from a daemon thread while the ``with`` block runs."""
+
+    httpd: ThreadingHTTPServer
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+
+class ChatServer(ServedInThread):
     """Answers POST /v1/chat/completions; ``failures`` is a list of statuses served first, in order."""
 
     def __init__(self, api_key: str, failures=(), delay_s: float = 0.05, retry_after: str = "0"):
@@ -29,19 +48,10 @@ class ChatServer:
                 server.handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def reply(self, handler, status: int, payload: dict, headers: dict | None = None):
         body = json.dumps(payload).encode()

@@ -6,7 +6,6 @@ loopback address; a model row that slipped past the form (an older row) is refus
 before any request; redirects are not followed; an error answer's body never reaches the model's status.
 """
 
-import threading
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,13 +16,14 @@ from inference_workers.actions import do_validate_model
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus
 from tests import factories
 
+from .chat_server import ServedInThread
 from .conftest import TEST_API_KEY_ENV
 
 ADD_URL = "admin:inference_workers_languagemodel_add"
 INTERNAL_REPLY = "internal-service-reply: db_password=hunter2 build 4.2.1"
 
 
-class Listener:
+class Listener(ServedInThread):
     """Records (method, path, Authorization) of each request; answers ``status`` with ``body`` and ``headers``."""
 
     def __init__(self, status=200, body=b"{}", headers=None):
@@ -49,16 +49,6 @@ class Listener:
             do_GET = do_POST = _answer
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     @property
     def authorizations(self) -> list[str]:
