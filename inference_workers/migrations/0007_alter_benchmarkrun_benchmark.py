@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference_workers', '0006_imported_answer_identity'),
+        ("inference_workers", "0006_imported_answer_identity"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='benchmarkrun',
-            name='benchmark',
-            field=models.CharField(choices=[('nq_open', 'NQ-open (exact match)'), ('truthfulqa_mc1', 'TruthfulQA MC1'), ('truthfulqa_gen', 'TruthfulQA (generation)'), ('mmlu', 'MMLU (5-shot)')], max_length=30),
+            model_name="benchmarkrun",
+            name="benchmark",
+            field=models.CharField(
+                choices=[
+                    ("nq_open", "NQ-open (exact match)"),
+                    ("truthfulqa_mc1", "TruthfulQA MC1"),
+                    ("truthfulqa_gen", "TruthfulQA (generation)"),
+                    ("mmlu", "MMLU (5-shot)"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

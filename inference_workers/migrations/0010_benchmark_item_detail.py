@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference_workers', '0009_published_score_provenance_and_lineage'),
+        ("inference_workers", "0009_published_score_provenance_and_lineage"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='benchmarkitem',
-            name='detail',
+            model_name="benchmarkitem",
+            name="detail",
             field=models.TextField(blank=True),
         ),
     ]
