@@ -5,6 +5,7 @@ small (a batch costs as much as its longest prompt). A batch that runs out of me
 in two and each half retried, down to a batch of one; only then does the error stand.
 """
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TypeVar
@@ -71,3 +72,25 @@ class ModelCache:
 
     def discard(self, key: Hashable) -> None:
         self._items.pop(key, None)
+
+
+# A sentence ends at . ! ? (optionally closed by quotes or brackets) before whitespace, or at a line break
+# after text; a decimal point ("3.5") or an abbreviation inside a word is not followed by whitespace.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s)|[.!?][\"'”’)\]]*$|\n(?=\s*\S)")
+
+
+# A period that ends an abbreviation, not a sentence: "e.g.", "U.S.", "J." (an initial), "Dr.", "vs."
+_ABBREVIATION = re.compile(r"(?:(?:^|[\s.(])[A-Za-z]|\b(?:Mr|Mrs|Ms|Dr|Prof|St|vs|cf|approx))\.$")
+
+
+def trim_to_last_sentence(text: str) -> str:
+    """``text`` up to the end of its last complete sentence; unchanged when it has none.
+
+    For answers cut off at the token cap: the reader sees whole sentences instead of a word broken
+    off mid-way (the decoding config's ``trim_to_sentence``; the Response keeps its token count).
+    """
+    ends = [m.end() for m in _SENTENCE_END.finditer(text) if not _ABBREVIATION.search(text[: m.start() + 1])]
+    if not ends:
+        return text
+    trimmed = text[: ends[-1]].rstrip()
+    return trimmed or text

@@ -28,6 +28,7 @@ from inference_workers.backends.base import Answer, Backend, Batch, listening_to
 from inference_workers.backends.local import LocalBackend
 from inference_workers.backends.registry import backend_for
 from inference_workers.claims import claim
+from inference_workers.generation import trim_to_last_sentence
 from inference_workers.models import GenerationJob, JobStatus, ModelKind, Prompt, Response
 from inference_workers.reconnect import retry_on_disconnect
 from inference_workers.style_features import style_features
@@ -79,20 +80,27 @@ def pending_prompts(job: GenerationJob) -> list[Prompt]:
 def store_answers(job: GenerationJob, answers: list[Answer]) -> None:
     """Insert the answers with their style features; one already stored (a rerun) is left as it was."""
     now = timezone.now()
+    config = job.decoding_config
+    texts = [
+        trim_to_last_sentence(a.text)
+        if config.trim_to_sentence and (a.completion_tokens or 0) >= config.max_new_tokens
+        else a.text
+        for a in answers
+    ]
     rows = [
         Response(
             model_id=job.model_id,
             prompt=a.prompt,
             decoding_config_id=job.decoding_config_id,
             job=job,
-            text=a.text,
+            text=text,
             prompt_tokens=a.prompt_tokens,
             completion_tokens=a.completion_tokens,
             latency_ms=a.latency_ms,
             style_computed_at=now,
-            **style_features(a.text).as_dict(),
+            **style_features(text).as_dict(),
         )
-        for a in answers
+        for a, text in zip(answers, texts, strict=True)
     ]
     Response.objects.bulk_create(rows, ignore_conflicts=True)
 

@@ -168,6 +168,9 @@ class DecodingConfig(models.Model):
     seed = models.BigIntegerField(default=0)
     system_prompt = models.TextField(blank=True)
     chat_template = models.TextField(blank=True, help_text="Jinja template; empty uses the model's own.")
+    trim_to_sentence = models.BooleanField(
+        default=False, help_text="An answer cut off at max_new_tokens is trimmed to its last complete sentence."
+    )
 
     class Meta:
         constraints = [
@@ -184,6 +187,7 @@ class DecodingConfig(models.Model):
         "seed",
         "system_prompt",
         "chat_template",
+        "trim_to_sentence",
     )
 
     def __str__(self) -> str:
@@ -206,7 +210,10 @@ class DecodingConfig(models.Model):
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
 
     def as_dict(self) -> dict:
-        return {f: getattr(self, f) for f in self.FINGERPRINT_FIELDS}
+        values = {f: getattr(self, f) for f in self.FINGERPRINT_FIELDS}
+        if not values["trim_to_sentence"]:  # configs from before the setting keep their fingerprints
+            del values["trim_to_sentence"]
+        return values
 
 
 class JobStatus(models.TextChoices):

@@ -190,7 +190,12 @@ DEMO_MAX_NEW_TOKENS = 96
 
 def live_decoding_config(max_new_tokens: int):
     return decoding_config_for(
-        temperature=0.7, top_p=0.9, max_new_tokens=max_new_tokens, seed=0, system_prompt=DEMO_SYSTEM_PROMPT
+        temperature=0.7,
+        top_p=0.9,
+        max_new_tokens=max_new_tokens,
+        seed=0,
+        system_prompt=DEMO_SYSTEM_PROMPT,
+        trim_to_sentence=True,  # an answer cut off at the cap ends at its last complete sentence
     )
 
 
