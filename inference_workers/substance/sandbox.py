@@ -80,10 +80,21 @@ def _interpreter() -> str:
 
 
 def _sandbox_uid() -> int | None:
-    """Run as an unprivileged user when we are root: RLIMIT_NPROC is not enforced for root."""
+    """Run as an unprivileged user when we are root: RLIMIT_NPROC is not enforced for root.
+
+    The process count is per user, so each worker process takes its own uid (a base plus its pid):
+    two sandboxes running at once in different workers never share, or exhaust, one count.
+    """
     if os.geteuid() != 0:
         return None
-    return int(os.environ.get("STYLEGAP_SANDBOX_UID", "65534"))
+    return int(os.environ.get("STYLEGAP_SANDBOX_UID_BASE", "200000")) + os.getpid() % 100_000
+
+
+def _wait_for_leftovers(uid: int, seconds: float = 10.0) -> None:
+    """A previous sandbox's PID namespace is torn down asynchronously: wait until its processes are gone."""
+    deadline = time.monotonic() + seconds
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _processes_of(uid: int) -> int:
@@ -189,6 +200,8 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
     limits = limits or Limits()
     interpreter = _interpreter()
     uid = _sandbox_uid()
+    if uid is not None:
+        _wait_for_leftovers(uid)
     processes = limits.processes + (_processes_of(os.geteuid()) if uid is None else 0)
     program_r, program_w = os.pipe()
     status_r, status_w = os.pipe()

@@ -186,3 +186,38 @@ def test_a_sandbox_that_cannot_start_is_refused_not_bypassed(monkeypatch):
             run_python("print('hello')")
     finally:
         shutil.rmtree(folder)
+
+
+def _hold_the_process_limit(uids):
+    """In another worker process: a sandbox whose program forks up to the limit and holds it."""
+    uids.put(sandbox._sandbox_uid())
+    run_python(
+        "import os, time\nfor _ in range(64):\n    try:\n        if os.fork() == 0:\n            time.sleep(8)\n"
+        "            os._exit(0)\n    except OSError:\n        break\ntime.sleep(8)\n",
+        Limits(wall_seconds=12, processes=8),
+    )
+
+
+def test_a_sandbox_in_another_worker_holding_its_process_limit_does_not_stop_this_one():
+    """Two workers' sandboxes at once never share one process count (a HumanEval run beside the
+    fork-bomb test once lost 4 items to "bwrap: Can't fork for pid 1")."""
+    import multiprocessing
+
+    if sandbox._sandbox_uid() is None:
+        pytest.skip("not root: the sandbox runs as this user, whose processes count together by design")
+    context = multiprocessing.get_context("fork")
+    uids = context.Queue()
+    other = context.Process(target=_hold_the_process_limit, args=(uids,))
+    other.start()
+    try:
+        their_uid = uids.get(timeout=30)
+        for _ in range(200):  # until the other sandbox holds its limit (progress, not a fixed sleep)
+            if sandbox._processes_of(their_uid) >= 7:
+                break
+            time.sleep(0.05)
+        assert sandbox._processes_of(their_uid) >= 7
+        outcome = run_python("print('still runs')", TIGHT)
+        assert outcome.passed, outcome.output
+        assert outcome.output.strip() == "still runs"
+    finally:
+        other.join(timeout=60)
