@@ -51,22 +51,12 @@ class PrefixCache:
         self.past = model(input_ids=torch.tensor([self.ids], device=device), use_cache=True).past_key_values
 
 
-@torch.inference_mode()
-def choice_logprobs_after_prefix(model, tokenizer, prefix: PrefixCache, context: str, choices: Sequence[str]):
-    """``choice_logprobs`` with the shared prefix's keys and values reused: only the rest is computed.
-
-    Falls back to ``choice_logprobs`` when the context's tokens do not start with the prefix's
-    (a token merged across the boundary), so the scores are the same either way.
-    """
+def _logits_after_prefix(model, tokenizer, prefix: PrefixCache, sequences: list[list[int]]):
+    """One forward pass over token sequences that each continue the prefix, right-padded, with the
+    prefix's keys and values repeated for the batch; the logits of every position of each sequence."""
     import copy
 
-    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
     n_prefix = len(prefix.ids)
-    rest = context_ids[n_prefix:]
-    if context_ids[:n_prefix] != prefix.ids or not rest:
-        return choice_logprobs(model, tokenizer, context, choices)
-    choice_ids = [tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
-    sequences = [rest + ids for ids in choice_ids]
     width = max(len(s) for s in sequences)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(sequences), width), pad, dtype=torch.long)
@@ -78,9 +68,24 @@ def choice_logprobs_after_prefix(model, tokenizer, prefix: PrefixCache, context:
     past = copy.deepcopy(prefix.past)
     past.batch_repeat_interleave(len(sequences))
     device = next(model.parameters()).device
-    logits = model(
-        input_ids=input_ids.to(device), attention_mask=attention.to(device), cache=past, use_cache=True
-    ).logits.float()
+    return model(input_ids=input_ids.to(device), attention_mask=attention.to(device), cache=past, use_cache=True).logits
+
+
+@torch.inference_mode()
+def choice_logprobs_after_prefix(model, tokenizer, prefix: PrefixCache, context: str, choices: Sequence[str]):
+    """``choice_logprobs`` with the shared prefix's keys and values reused: only the rest is computed.
+
+    Falls back to ``choice_logprobs`` when the context's tokens do not start with the prefix's
+    (a token merged across the boundary), so the scores are the same either way.
+    """
+    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+    n_prefix = len(prefix.ids)
+    rest = context_ids[n_prefix:]
+    if context_ids[:n_prefix] != prefix.ids or not rest:
+        return choice_logprobs(model, tokenizer, context, choices)
+    choice_ids = [tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
+    device = next(model.parameters()).device
+    logits = _logits_after_prefix(model, tokenizer, prefix, [rest + ids for ids in choice_ids]).float()
     logprobs = torch.log_softmax(logits, dim=-1)
     scores = []
     for row, ids in enumerate(choice_ids):
@@ -108,33 +113,21 @@ def next_token_logprobs_after_prefix(
     prefix's (a token merged across the boundary) is scored on its own, from scratch, so the
     result is the same either way.
     """
-    import copy
-
     device = next(model.parameters()).device
     n_prefix = len(prefix.ids)
     encoded = [tokenizer(c, add_special_tokens=True)["input_ids"] for c in contexts]
     results: list[list[float] | None] = [None] * len(contexts)
-    batched = [i for i, ids in enumerate(encoded) if ids[:n_prefix] == prefix.ids and len(ids) > n_prefix]
     wanted = torch.tensor(list(token_ids), device=device)
+    batched = []
     for i, ids in enumerate(encoded):
-        if i not in batched:
+        if ids[:n_prefix] == prefix.ids and len(ids) > n_prefix:
+            batched.append(i)
+        else:
             logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, -1].float()
             results[i] = torch.log_softmax(logits, dim=-1)[wanted].tolist()
     if batched:
         rests = [encoded[i][n_prefix:] for i in batched]
-        width = max(len(r) for r in rests)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(rests), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rests), n_prefix + width), dtype=torch.long)
-        attention[:, :n_prefix] = 1
-        for row, rest in enumerate(rests):
-            input_ids[row, : len(rest)] = torch.tensor(rest)
-            attention[row, n_prefix : n_prefix + len(rest)] = 1
-        past = copy.deepcopy(prefix.past)
-        past.batch_repeat_interleave(len(rests))
-        logits = model(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device), cache=past, use_cache=True
-        ).logits
+        logits = _logits_after_prefix(model, tokenizer, prefix, rests)
         last = torch.tensor([len(r) - 1 for r in rests], device=device)
         final = logits[torch.arange(len(rests), device=device), last].float()
         chosen = torch.log_softmax(final, dim=-1)[:, wanted]

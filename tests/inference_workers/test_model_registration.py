@@ -84,7 +84,7 @@ def test_smollm2_as_gguf_and_an_api_model_become_ready(admin_client, worker):
             api_model_id="gpt-test",
             api_key_env=TEST_API_KEY_ENV,
         )
-        api = wait_for_verdict(api, timeout=60)
+        api = wait_for_verdict(api)
     assert api.status == ModelStatus.READY, api.status_message
     assert server.statuses == [429, 200]
     gguf = wait_for_verdict(gguf)
@@ -123,7 +123,7 @@ def test_unsafe_checkpoints_are_refused_and_the_admin_sees_why(
     archive = _unsafe_archive(tmp_path, tiny_llama_dir, how)
     with open(archive, "rb") as fh:
         model = register(admin_client, name=f"unsafe-{how}", kind="hf_checkpoint", checkpoint=fh)
-    model = wait_for_verdict(model, timeout=60)
+    model = wait_for_verdict(model)
     assert model.status == ModelStatus.REFUSED
     assert words in model.status_message
     page = admin_client.get(reverse("admin:inference_workers_languagemodel_change", args=[model.pk]))
