@@ -1,7 +1,6 @@
 """HumanEval scoring with known-good and known-bad completions, run in the sandbox."""
 
 import os
-import time
 
 import pytest
 
@@ -10,6 +9,7 @@ from inference_workers.substance.humaneval import Problem, check_completion, pro
 from stats.pass_at_k import pass_at_k
 from tests.inference_workers.chat_server import ChatServer
 from tests.inference_workers.conftest import TEST_API_KEY_ENV
+from tests.substance.conftest import wait_until_finished
 
 needs_sandbox = pytest.mark.skipif(
     not os.environ.get("CI") and sandbox.sandbox_problem() is not None,
@@ -114,14 +114,7 @@ def test_a_humaneval_run_through_the_worker_scores_each_completion_in_the_sandbo
     with CodeServer(os.environ[TEST_API_KEY_ENV], delay_s=0) as server:
         model = api_model(server)
         run = do_start_benchmark_run(model, Benchmark.HUMANEVAL, subset_size=8, subset_seed=1)
-        seen, last_change = [], time.monotonic()
-        while run.status not in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
-            time.sleep(0.5)
-            run.refresh_from_db()
-            if not seen or seen[-1] != (run.status, run.n_items):
-                seen.append((run.status, run.n_items))
-                last_change = time.monotonic()
-            assert time.monotonic() - last_change < 600, f"no progress for 10 minutes: {seen}"
+        run = wait_until_finished(run, stall_s=600)
     assert run.status == JobStatus.SUCCEEDED, run.error
     chosen = seeded_subset(humaneval.problems(), 8, 1)
     even = {p.task_id for p in chosen if int(p.task_id.split("/")[1]) % 2 == 0}

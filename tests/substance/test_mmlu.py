@@ -3,7 +3,6 @@ and SmolLM2 on a seeded 20-question subset through the real worker."""
 
 import copy
 import json
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +16,7 @@ from inference_workers.substance.actions import BenchmarkRequestRefused, check_r
 from inference_workers.substance.likelihood import PrefixCache, extends_prefix, next_token_logprobs_after_prefix
 from stats.intervals import wilson_interval
 from tests.inference_workers.conftest import build_tiny_llama
+from tests.substance.conftest import wait_until_finished
 
 
 def test_the_test_set_is_whole_and_parsed_as_strings():
@@ -128,15 +128,7 @@ def test_mmlu_is_refused_for_a_model_without_log_probabilities(db):
 @pytest.mark.django_db(transaction=True)
 def test_smollm2_on_a_seeded_20_question_subset_through_the_worker(worker, smollm2, researcher_client):
     run = do_start_benchmark_run(smollm2, Benchmark.MMLU, subset_size=20, subset_seed=7)
-    seen = []
-    last_change = time.monotonic()
-    while run.status not in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
-        time.sleep(1)
-        run.refresh_from_db()
-        if not seen or seen[-1] != (run.status, run.n_items):
-            seen.append((run.status, run.n_items))
-            last_change = time.monotonic()
-        assert time.monotonic() - last_change < 900, f"no progress for 15 minutes: {seen}"
+    run = wait_until_finished(run)
     assert run.status == JobStatus.SUCCEEDED, run.error
     chosen = {q.item_id: q for q in datasets.seeded_subset(mmlu.test_items(), 20, 7)}
     items = list(BenchmarkItem.objects.filter(run=run))
