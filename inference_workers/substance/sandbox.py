@@ -121,7 +121,17 @@ def _root_links() -> list[str]:
     return args
 
 
-def _command(program_fd: int, status_fd: int, interpreter: str, limits: Limits) -> list[str]:
+def _prologue(started_fd: int) -> str:
+    """What the interpreter runs first: one byte on ``started_fd`` (then closed, out of the program's reach),
+    then /program.py as ``__main__``. No byte means the program never ran: bwrap failed in its child
+    after reporting it, or the interpreter could not start."""
+    return (
+        f"import os; os.write({started_fd}, b'1'); os.close({started_fd}); del os; "
+        "exec(compile(open('/program.py', 'rb').read(), '/program.py', 'exec'))"
+    )
+
+
+def _command(program_fd: int, status_fd: int, started_fd: int, interpreter: str, limits: Limits) -> list[str]:
     bwrap = _bwrap()
     if not bwrap:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed; install the Debian package `bubblewrap`")
@@ -146,7 +156,7 @@ def _command(program_fd: int, status_fd: int, interpreter: str, limits: Limits) 
         "--chdir", "/sandbox",
         "--remount-ro", "/",
         "--",
-        interpreter, "-I", "-B", "/program.py",
+        interpreter, "-I", "-B", "-c", _prologue(started_fd),
     ]  # fmt: skip
 
 
@@ -195,7 +205,8 @@ def _outcome(returncode: int | None, output: str, timed_out: bool, wall: float, 
 def run_python(source: str, limits: Limits | None = None) -> Outcome:
     """Run ``source`` as a Python program in the sandbox; never raises for what the program does.
 
-    Raises SandboxUnavailable when the sandbox itself cannot start (bwrap reports no child).
+    Raises SandboxUnavailable when the sandbox itself cannot start: bwrap reports no child, or its child
+    fails before the program runs (the prologue never writes its byte).
     """
     limits = limits or Limits()
     interpreter = _interpreter()
@@ -205,8 +216,9 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
     processes = limits.processes + (_processes_of(os.geteuid()) if uid is None else 0)
     program_r, program_w = os.pipe()
     status_r, status_w = os.pipe()
+    started_r, started_w = os.pipe()
     try:
-        command = _command(program_r, status_w, interpreter, limits)
+        command = _command(program_r, status_w, started_w, interpreter, limits)
         with tempfile.TemporaryFile() as out:
             if uid is not None:
                 os.fchown(out.fileno(), uid, -1)
@@ -217,16 +229,16 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    pass_fds=(program_r, status_w),
+                    pass_fds=(program_r, status_w, started_w),
                     preexec_fn=_limit_resources(limits, processes),
                     start_new_session=True,
                     **({"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}),
                 )
             except OSError as exc:
                 raise SandboxUnavailable(f"the sandbox failed to start: {exc}") from exc
-            for fd in (program_r, status_w):
+            for fd in (program_r, status_w, started_w):
                 os.close(fd)
-            program_r = status_w = -1
+            program_r = status_w = started_w = -1
             with os.fdopen(program_w, "wb") as pipe:
                 program_w = -1
                 with contextlib.suppress(BrokenPipeError):
@@ -243,11 +255,16 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
         with os.fdopen(status_r, "rb") as status:
             status_r = -1
             started_child = b"child-pid" in status.read(4096)
-        if not started_child:
+        os.set_blocking(started_r, False)  # a leftover holding the pipe's other end must not stall us
+        try:
+            program_ran = os.read(started_r, 1) == b"1"
+        except BlockingIOError:
+            program_ran = False
+        if not started_child or (not program_ran and not timed_out):
             raise SandboxUnavailable(f"the sandbox failed to start: {_last_line(output) or proc.returncode}")
         return _outcome(proc.returncode, output, timed_out, wall, limits)
     finally:
-        for fd in (program_r, program_w, status_r, status_w):
+        for fd in (program_r, program_w, status_r, status_w, started_r, started_w):
             if fd >= 0:
                 os.close(fd)
 

@@ -188,6 +188,21 @@ def test_a_sandbox_that_cannot_start_is_refused_not_bypassed(monkeypatch):
         shutil.rmtree(folder)
 
 
+def test_a_sandbox_that_fails_after_its_child_started_is_refused_not_scored(monkeypatch):
+    """bwrap reports the child's pid, then a set-up step in the child fails (here a bind whose source is
+    missing): that is the sandbox failing, not the program, and must not be scored as a failed sample."""
+    links = sandbox._root_links()
+    monkeypatch.setattr(sandbox, "_root_links", lambda: [*links, "--ro-bind", "/nonexistent-stylegap", "/x"])
+    with pytest.raises(SandboxUnavailable, match="Can't find source path"):
+        run_python("print('hello')")
+
+
+def test_a_program_that_imitates_a_sandbox_failure_is_scored_as_the_program():
+    outcome = run_python('import sys\nprint("bwrap: Can\'t find source path /x", file=sys.stderr)\nsys.exit(1)')
+    assert (outcome.passed, outcome.status) == (False, "failed")
+    assert outcome.reason == "bwrap: Can't find source path /x"
+
+
 def _hold_the_process_limit(uids):
     """In another worker process: a sandbox whose program forks up to the limit and holds it."""
     uids.put(sandbox._sandbox_uid())
