@@ -239,10 +239,10 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
             for fd in (program_r, status_w, started_w):
                 os.close(fd)
             program_r = status_w = started_w = -1
-            with os.fdopen(program_w, "wb") as pipe:
+            # A sandbox that exits before reading its program breaks the pipe at the write or at the close.
+            with contextlib.suppress(BrokenPipeError), os.fdopen(program_w, "wb") as pipe:
                 program_w = -1
-                with contextlib.suppress(BrokenPipeError):
-                    pipe.write(source.encode())
+                pipe.write(source.encode())
             timed_out = False
             try:
                 proc.wait(timeout=limits.wall_seconds)
