@@ -25,14 +25,16 @@ def tiny_llama(db, tiny_llama_dir):  # noqa: F811 - the imported fixture
     return factories.model(kind=ModelKind.HF_CHECKPOINT, role=ModelRole.IMITATION, server_path=str(tiny_llama_dir))
 
 
-def wait_until_finished(run, stall_s: float = 900, poll_s: float = 0.5):
+def wait_until_finished(run, stall_s: float = 900, poll_s: float = 0.5, seen: list | None = None):
     """Wait for a benchmark run to end, failing only when its status and item count stop advancing
-    for ``stall_s`` (progress, not a wall-clock deadline: CI machines are busy)."""
+    for ``stall_s`` (progress, not a wall-clock deadline: CI machines are busy). Each change of
+    (status, items) is appended to ``seen`` when given."""
     import time
 
     from inference_workers.models import JobStatus
 
-    seen, last_change = [], time.monotonic()
+    seen = [] if seen is None else seen
+    last_change = time.monotonic()
     while run.status not in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
         time.sleep(poll_s)
         run.refresh_from_db()

@@ -19,32 +19,22 @@ from ratings.actions.snapshots import do_compute_snapshots
 from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study
 from stats.intervals import wilson_interval
+from tests.substance.conftest import wait_until_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for_run(run: BenchmarkRun, timeout: float, seen_progress: list) -> BenchmarkRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        seen_progress.append(run.n_items)
-        if run.status in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
-            return run
-        time.sleep(1)
-    raise AssertionError(f"run {run.pk} still {run.status} after {timeout} s ({run.n_items} items)")
 
 
 def test_smollm2_scores_a_seeded_200_question_subset_on_the_gpu_queue(worker, smollm2, researcher_client, tmp_path):
     started = time.monotonic()
     run = do_start_benchmark_run(smollm2, Benchmark.NQ_OPEN, subset_size=200, subset_seed=0)
-    progress: list[int] = []
-    run = wait_for_run(run, 1200, progress)
+    seen: list[tuple[str, int]] = []
+    run = wait_until_finished(run, seen=seen)
     seconds = time.monotonic() - started
     print(f"SmolLM2 NQ-open 200 via the worker: {run.n_correct}/{run.n_items} in {seconds:.0f} s")
 
     assert run.status == JobStatus.SUCCEEDED, run.error
     assert run.n_items == 200 and run.accuracy == run.n_correct / 200
-    assert any(0 < n < 200 for n in progress), "progress is written between batches"
+    assert any(0 < n < 200 for _, n in seen), "progress is written between batches"
     chosen = {q.item_id: q for q in datasets.seeded_subset(datasets.nq_open_dev(), 200, 0)}
     items = list(BenchmarkItem.objects.filter(run=run))
     assert {i.item_id for i in items} == set(chosen)
