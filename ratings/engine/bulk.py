@@ -11,7 +11,7 @@ caller's connection, inside the caller's transaction.
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -70,6 +70,32 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _encoder(field) -> Callable[[object], str]:
+    """A function from one value of ``field`` to COPY's text, chosen once a column rather than a value:
+    integers (keys, counts) go through ``str`` alone, text through ``_escape``."""
+    if isinstance(field, JSONField):
+        return lambda v: "\\N" if v is None else _escape(json.dumps(v, ensure_ascii=False))
+    internal = field.get_internal_type()
+    if internal in _INTEGER_TYPES:
+        return (lambda v: "\\N" if v is None else str(v)) if field.null else str
+    if internal in ("CharField", "TextField", "SlugField"):
+        return lambda v: _escape(v) if type(v) is str else _text(v, False)
+    return lambda v: _text(v, False)
+
+
+_INTEGER_TYPES = {
+    "AutoField",
+    "BigAutoField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+    "ForeignKey",
+}
+
+
 def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], ids: bool = False) -> list[int]:
     """Insert ``rows`` into ``model``'s table; the new ids in row order when ``ids`` (else [])."""
     if not rows:
@@ -81,8 +107,7 @@ def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
         return [o.pk for o in objs] if ids else []
     table = model._meta.db_table
     pk = model._meta.pk.column
-    json_cols = {f.attname for f in model._meta.concrete_fields if isinstance(f, JSONField)}
-    given_json = [c in json_cols for c in columns]
+    field_of = {f.attname: f for f in model._meta.concrete_fields}
     others = _defaults(model, columns)
     with connection.cursor() as cursor:
         new_ids: list[int] = []
@@ -91,24 +116,24 @@ def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, len(rows)]
             )
             new_ids = [r[0] for r in cursor.fetchall()]
+        # Column by column: each given column through its field's encoder, then the defaults (a constant
+        # tail shared by every row, and the callables called once a row).
+        encoded = [
+            list(map(_encoder(field_of[c]), column)) for c, column in zip(columns, zip(*rows, strict=True), strict=True)
+        ]
+        if ids:
+            encoded.insert(0, list(map(str, new_ids)))
         static = [_text(value, is_json) for _, is_json, value, is_callable in others if not is_callable]
-        static_tail = "\t".join(static)
-        calls = [(is_json, value) for _, is_json, value, is_callable in others if is_callable]
-        column_of = {f.attname: f.column for f in model._meta.concrete_fields}
-        names = [column_of[c] for c in columns]
+        if static:
+            encoded.append(["\t".join(static)] * len(rows))
+        for _, is_json, make, is_callable in others:
+            if is_callable:
+                encoded.append([_text(make(), is_json) for _ in range(len(rows))])
+        names = ([pk] if ids else []) + [field_of[c].column for c in columns]
         names += [name for name, _, _, is_callable in others if not is_callable]
         names += [name for name, _, _, is_callable in others if is_callable]
-        if ids:
-            names.insert(0, pk)
-        lines = []
-        for n, row in enumerate(rows):
-            fields = [_text(v, j) for v, j in zip(row, given_json, strict=True)]
-            if ids:
-                fields.insert(0, str(new_ids[n]))
-            if static_tail:
-                fields.append(static_tail)
-            fields.extend(_text(make(), is_json) for is_json, make in calls)
-            lines.append("\t".join(fields))
+        lines = list(map("\t".join, zip(*encoded, strict=True)))
+        del encoded
         lines.append("")
         # Bytes, not a StringIO (which holds four bytes a character): a chunk of answers is large.
         buf = io.BytesIO("\n".join(lines).encode("utf-8", "surrogatepass"))
