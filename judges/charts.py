@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from django.utils.html import escape
 
-from ratings.web.research.charts import FONT, GRID, MUTED, _svg
+from ratings.web.research.charts import FONT, GRID, MUTED, svg_document
 
 BIASED = "#c92a2a"
 UNBIASED = "#868e96"
@@ -47,4 +47,4 @@ def position_bias_chart(rows: Sequence[tuple[str, float, float, float, int]], ti
             xe = x(edge)
             body.append(f'<line x1="{xe:.1f}" x2="{xe:.1f}" y1="{y - 5:.1f}" y2="{y + 5:.1f}" stroke="#212529"/>')
         body.append(f'<text x="{width - right + 8}" y="{y + 4:.1f}" {FONT}>{share:.0%} first ({n} decisive)</text>')
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)

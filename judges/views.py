@@ -14,7 +14,7 @@ from judges.formats import write_arena, write_mtbench
 from judges.models import Judge, JudgeVerdict, JudgingJob, Outcome
 from ratings.models import Study
 from ratings.web.research.charts import IntervalRow, interval_chart
-from ratings.web.research.dashboards import _context
+from ratings.web.research.dashboards import dashboard_context
 from webapp.roles import researcher_required
 
 STYLE_LABELS = {"length": "length", "headers": "headers", "lists": "list items", "bold": "bold"}
@@ -43,7 +43,7 @@ def style_chart(payload: dict, judges: list[dict]):
 
 @researcher_required
 def dashboard(request, slug):
-    ctx = _context(request, slug, "judges")
+    ctx = dashboard_context(request, slug, "judges")
     payload = ctx["payload"] or {}
     judges = (payload.get("judges") or {}).get("judges", [])
     ctx["judges_payload"] = payload.get("judges")

@@ -18,7 +18,8 @@ MUTED = "#5f6368"
 GRID = "#e3e6ea"
 
 
-def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+def svg_document(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    """One chart as an accessible inline SVG; every string in ``body`` must already be escaped."""
     return mark_safe(  # noqa: S308 - every piece of text below went through escape()
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
         f'role="img" aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
@@ -123,7 +124,7 @@ def interval_chart(
     body.append(f'<text x="{left + 8}" y="16" {FONT}>{escape(legend[0])}</text>')
     body.append(f'<path d="M{left + 200},7 l5,5 l-5,5 l-5,-5 z" fill="#fff" stroke="#d9480f" stroke-width="1.5"/>')
     body.append(f'<text x="{left + 210}" y="16" {FONT}>{escape(legend[1])}</text>')
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def scatter_chart(
         )
         body.append(mark + f'<text x="{width - right + 30}" y="{legend_y + 4}" {FONT}>{escape(series)}</text>')
         legend_y += 18
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)
 
 
 def heatmap(
@@ -302,7 +303,7 @@ def heatmap(
                 f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" {FONT} '
                 f'fill="{text_colour}">{v:.2f}</text>'
             )
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, y_label: str) -> SafeString:
@@ -337,4 +338,4 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, y_labe
         f'<text transform="translate(14,{(top + height - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" {FONT}>'
         f"{escape(y_label)}</text>"
     )
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)

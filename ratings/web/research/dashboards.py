@@ -47,7 +47,9 @@ def register_tab(key: str, label: str, url_name: str) -> None:
 MODE_PAGES = {"fact_check": (("overview", "Human-judged accuracy"),)}
 
 
-def _context(request, slug: str, page: str) -> dict:
+def dashboard_context(request, slug: str, page: str) -> dict:
+    """What every dashboard tab of a study shows around its own content (the study, the snapshot, the tabs);
+    tabs registered by other apps (judges) build on it too."""
     study = get_object_or_404(Study.objects.select_related("reference_model"), slug=slug)
     trusted = request.GET.get("trusted") == "1"
     snapshot = latest_snapshot(study, "analysis:trusted" if trusted else "analysis")
@@ -86,7 +88,7 @@ def _render(request, ctx: dict, template: str):
 
 @researcher_required
 def overview(request, slug):
-    ctx = _context(request, slug, "overview")
+    ctx = dashboard_context(request, slug, "overview")
     own = MODE_OVERVIEWS.get(mode_for(ctx["study"]).results_key)
     if own is not None:
         return own(request, ctx)
@@ -161,7 +163,7 @@ def benchmark_choices(rows: list[dict]) -> list[dict]:
 
 @researcher_required
 def substance(request, slug):
-    ctx = _context(request, slug, "substance")
+    ctx = dashboard_context(request, slug, "substance")
     payload = ctx["payload"]
     if payload:
         rows = payload["against_reference"]
@@ -242,7 +244,7 @@ def substance(request, slug):
 
 @researcher_required
 def matrix(request, slug):
-    ctx = _context(request, slug, "matrix")
+    ctx = dashboard_context(request, slug, "matrix")
     payload = ctx["payload"]
     if payload and payload["win_matrix"]:
         m = payload["win_matrix"]
@@ -260,7 +262,7 @@ def matrix(request, slug):
 
 @researcher_required
 def activity(request, slug):
-    ctx = _context(request, slug, "activity")
+    ctx = dashboard_context(request, slug, "activity")
     payload = ctx["payload"]
     if payload:
         days = payload["timeline"]
@@ -282,7 +284,7 @@ def activity(request, slug):
 
 @researcher_required
 def raters(request, slug):
-    ctx = _context(request, slug, "raters")
+    ctx = dashboard_context(request, slug, "raters")
     rows = (ctx["payload"] or {}).get("raters", {}).get("raters", [])
     points = [
         Point(f"#{r['rater']}", r["left_share"], r["accuracy"], "base" if r["trusted"] else "imitation")
@@ -324,7 +326,7 @@ def verdicts_csv(request, slug):
 
 @researcher_required
 def download(request, slug, name):
-    ctx = _context(request, slug, "download")
+    ctx = dashboard_context(request, slug, "download")
     payload = ctx["payload"]
     if payload is None:
         raise Http404("No analysis snapshot yet.")
