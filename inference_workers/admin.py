@@ -31,6 +31,8 @@ VALIDATED_FIELDS = (
     "kind",
     "checkpoint",
     "server_path",
+    "hub_repo_id",
+    "hub_revision",
     "gguf_file",
     "base",
     "api_base_url",
@@ -82,10 +84,25 @@ class LanguageModelAdmin(admin.ModelAdmin):
     list_display = ("name", "display_name", "role", "kind", "status", "base_model_name", "parameter_count")
     list_filter = ("role", "kind", "status")
     search_fields = ("name", "display_name", "base_model_name")
-    readonly_fields = ("status", "status_message", "created_by", "created_at")
+    readonly_fields = ("status", "status_message", "hub_commit", "created_by", "created_at")
     fieldsets = (
         (None, {"fields": ("name", "display_name", "kind", "role", "status", "status_message")}),
-        ("Weights", {"fields": ("checkpoint", "server_path", "gguf_file", "base")}),
+        (
+            "Weights",
+            {
+                "fields": (
+                    "checkpoint",
+                    "server_path",
+                    "hub_repo_id",
+                    "hub_revision",
+                    "hub_commit",
+                    "gguf_file",
+                    "base",
+                ),
+                "description": "One source: an archive (a multi-GB one resumably from the model's page once saved), "
+                "a folder on the worker, or a Hugging Face Hub repo at a pinned revision.",
+            },
+        ),
         (
             "API",
             {
@@ -116,6 +133,8 @@ class LanguageModelAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
+        if {"hub_repo_id", "hub_revision"} & set(form.changed_data):
+            obj.hub_commit = ""  # a new revision is resolved to its commit again by the worker
         super().save_model(request, obj, form, change)
         if not change or any(name in form.changed_data for name in VALIDATED_FIELDS):
             do_request_validation(obj)

@@ -49,7 +49,7 @@ def archive_kind(path: Path) -> str | None:
     return None
 
 
-def _check_member_name(name: str) -> None:
+def check_member_name(name: str) -> None:
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise CheckpointRefused(f"The archive holds an absolute or non-portable path ({name!r}); refused.")
     if ".." in PurePosixPath(name).parts:
@@ -108,7 +108,7 @@ def _unpack_zip(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
             limit = limits.max_members
             raise CheckpointRefused(f"The archive holds {len(infos):,} files, over the limit of {limit:,}.")
         for info in infos:
-            _check_member_name(info.filename)
+            check_member_name(info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise CheckpointRefused(f"The archive holds a symbolic link ({info.filename!r}); refused.")
@@ -139,7 +139,7 @@ def _unpack_tar(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
             count += 1
             if count > limits.max_members:
                 raise CheckpointRefused(f"The archive holds more than {limits.max_members:,} files; refused.")
-            _check_member_name(member.name)
+            check_member_name(member.name)
             if member.issym() or member.islnk():
                 raise CheckpointRefused(f"The archive holds a link ({member.name!r}); refused.")
             if not (member.isfile() or member.isdir()):

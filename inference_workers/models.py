@@ -6,6 +6,7 @@ Prompt sets live here rather than in ``ratings`` because generation consumes the
 
 import hashlib
 import json
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -49,9 +50,22 @@ class LanguageModel(models.Model):
     # Set while its validation task has not reached the broker (inference_workers/dispatch.py).
     unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
 
-    # Where the weights are: an uploaded archive, or a path on the worker's disk.
+    # Where the weights are (one source at most): an uploaded archive, a path on the worker's disk inside
+    # STYLEGAP_CHECKPOINT_DIRS, or a Hugging Face Hub repo the worker downloads (sources/).
     checkpoint = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True)
-    server_path = models.CharField(max_length=1000, blank=True)
+    server_path = models.CharField(
+        max_length=1000, blank=True, help_text="A folder on the worker, inside a directory of STYLEGAP_CHECKPOINT_DIRS."
+    )
+    hub_repo_id = models.CharField(
+        max_length=200, blank=True, help_text="A Hugging Face Hub model repo, e.g. HuggingFaceTB/SmolLM2-135M."
+    )
+    hub_revision = models.CharField(
+        max_length=200, blank=True, help_text="A commit sha, or a branch or tag the worker pins to its commit."
+    )
+    hub_commit = models.CharField(max_length=40, blank=True, editable=False)
+    # While the worker fetches the weights from the Hub: bytes on disk so far, and in all.
+    download_done_bytes = models.BigIntegerField(null=True, blank=True, editable=False)
+    download_total_bytes = models.BigIntegerField(null=True, blank=True, editable=False)
     gguf_file = models.CharField(max_length=300, blank=True, help_text="File name inside the checkpoint.")
     base = models.ForeignKey(
         "self",
@@ -95,6 +109,13 @@ class LanguageModel(models.Model):
             ),
             models.CheckConstraint(name="not_own_base", condition=~Q(base=F("id"))),
             models.CheckConstraint(
+                name="one_weights_source",
+                condition=(Q(checkpoint="") & Q(server_path=""))
+                | (Q(checkpoint="") & Q(hub_repo_id=""))
+                | (Q(server_path="") & Q(hub_repo_id="")),
+            ),
+            models.CheckConstraint(name="hub_repo_needs_revision", condition=Q(hub_repo_id="") | ~Q(hub_revision="")),
+            models.CheckConstraint(
                 name="parameter_count_positive", condition=Q(parameter_count__isnull=True) | Q(parameter_count__gt=0)
             ),
             models.CheckConstraint(
@@ -108,6 +129,7 @@ class LanguageModel(models.Model):
 
     def clean(self):
         super().clean()
+        self._clean_weights_source()
         if self.kind == ModelKind.OPENAI_API:
             try:
                 check_key_env(self.api_key_env)
@@ -118,6 +140,21 @@ class LanguageModel(models.Model):
                     check_endpoint(self.api_base_url, "")
                 except EgressRefused as exc:
                     raise ValidationError({"api_base_url": str(exc)}) from exc
+
+    def _clean_weights_source(self) -> None:
+        from inference_workers.checkpoints import CheckpointRefused
+        from inference_workers.sources import hub, server_path
+
+        given = [name for name in ("checkpoint", "server_path", "hub_repo_id") if getattr(self, name)]
+        if len(given) > 1:
+            raise ValidationError(f"Give one source for the weights, not {len(given)} ({', '.join(given)}).")
+        try:
+            if self.server_path:
+                server_path.allowed_folder(self.server_path)
+            if self.hub_repo_id:
+                hub.check_repo_reference(self.hub_repo_id, self.hub_revision)
+        except CheckpointRefused as exc:
+            raise ValidationError({given[0]: str(exc)}) from exc
 
 
 class PromptSet(models.Model):
@@ -396,3 +433,30 @@ class BenchmarkItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} item {self.item_id}"
+
+
+class CheckpointUpload(models.Model):
+    """A resumable (tus) upload of one model's checkpoint archive, received in chunks straight to disk.
+
+    The bytes received so far are the size of the partial file (sources/resumable.py), not a column: a
+    chunk cut off mid-way still counts what reached the disk, and the client resumes from there.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    length = models.BigIntegerField(help_text="The archive's size in bytes, announced at creation.")
+    sha256 = models.CharField(max_length=64, help_text="The whole archive's SHA-256 (hex), announced at creation.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="upload_length_positive", condition=Q(length__gt=0)),
+            models.CheckConstraint(name="upload_sha256_is_hex", condition=Q(sha256__regex=r"^[0-9a-f]{64}$")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} for {self.model}"

@@ -1,6 +1,9 @@
-"""Researcher pages: the model registry, generation jobs with live progress, cancel and retry."""
+"""Researcher pages: the model registry (with a model's validation and download progress, and the resumable
+checkpoint upload), generation jobs with live progress, cancel and retry."""
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,9 +17,14 @@ from inference_workers.actions import (
     do_retry_generation_job,
     do_start_generation_job,
 )
+from inference_workers.backends.local import LOCAL_KINDS
 from inference_workers.forms import StartJobsForm
-from inference_workers.models import GenerationJob, LanguageModel
+from inference_workers.models import GenerationJob, LanguageModel, ModelStatus
+from inference_workers.sources.resumable import UPLOAD_PERMISSION
 from webapp.roles import researcher_required
+
+# The browser client's PATCH size: small enough to lose little on a dropped connection, large enough to be few.
+UPLOAD_CHUNK_BYTES = 32 * 1024**2
 
 
 @researcher_required
@@ -29,7 +37,44 @@ def model_list(request):
 def model_detail(request, pk):
     model = get_object_or_404(LanguageModel.objects.select_related("base"), pk=pk)
     jobs = model.generation_jobs.select_related("prompt_set", "decoding_config")[:50]
-    return render(request, "inference/model_detail.html", {"model": model, "jobs": jobs})
+    context = {
+        "model": model,
+        "jobs": jobs,
+        "progress": model_status_dict(model),
+        "can_upload": model.kind in LOCAL_KINDS and request.user.has_perm(UPLOAD_PERMISSION),
+    }
+    return render(request, "inference/model_detail.html", context)
+
+
+def model_status_dict(model: LanguageModel) -> dict:
+    """Validation status, and while the worker downloads Hub weights, the bytes so far and in all."""
+    return {
+        "status": model.status,
+        "status_display": model.get_status_display(),
+        "status_message": model.status_message,
+        "finished": model.status in (ModelStatus.READY, ModelStatus.REFUSED),
+        "hub_commit": model.hub_commit,
+        "download_done_bytes": model.download_done_bytes,
+        "download_total_bytes": model.download_total_bytes,
+    }
+
+
+@researcher_required
+def model_status(request, pk):
+    return JsonResponse(model_status_dict(get_object_or_404(LanguageModel, pk=pk)))
+
+
+@researcher_required
+def model_upload(request, pk):
+    """The page that sends a (multi-GB) checkpoint archive to the tus server in resumable chunks."""
+    model = get_object_or_404(LanguageModel, pk=pk)
+    if not request.user.has_perm(UPLOAD_PERMISSION):
+        raise PermissionDenied("Only admins upload checkpoints.")
+    if model.kind not in LOCAL_KINDS:
+        messages.error(request, f"{model} is an {model.get_kind_display()} model: it has no checkpoint to upload.")
+        return redirect("inference:model-detail", pk=pk)
+    context = {"model": model, "max_bytes": settings.STYLEGAP_MAX_UPLOAD_BYTES, "chunk_bytes": UPLOAD_CHUNK_BYTES}
+    return render(request, "inference/model_upload.html", context)
 
 
 @researcher_required

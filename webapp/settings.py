@@ -255,6 +255,18 @@ STYLEGAP_MAX_UPLOAD_BYTES = env_int("STYLEGAP_MAX_UPLOAD_BYTES", 20 * 1024**3)
 STYLEGAP_MAX_UNPACKED_BYTES = env_int("STYLEGAP_MAX_UNPACKED_BYTES", 2 * STYLEGAP_MAX_UPLOAD_BYTES)
 STYLEGAP_MAX_UNPACK_RATIO = env_int("STYLEGAP_MAX_UNPACK_RATIO", 20)
 STYLEGAP_MAX_ARCHIVE_MEMBERS = env_int("STYLEGAP_MAX_ARCHIVE_MEMBERS", 10_000)
+# Checkpoint sources beside an upload (README "Checkpoints"). A server path must lie inside one of these
+# directories (the packaged SmolLM2 folder is always allowed).
+STYLEGAP_CHECKPOINT_DIRS = env_list("STYLEGAP_CHECKPOINT_DIRS", str(VAR_DIR / "checkpoints"))
+# The Hugging Face Hub (or a mirror) the worker downloads from, and the name of the worker's environment
+# variable that holds a read token (the token itself is never stored).
+STYLEGAP_HF_ENDPOINT = (env_str("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+STYLEGAP_HF_TOKEN_ENV = env_str("STYLEGAP_HF_TOKEN_ENV") or "HF_TOKEN"
+# Files fetched from a Hub repo: weights as safetensors, configs, tokenizer files; never pickle.
+STYLEGAP_HUB_ALLOW_PATTERNS = env_list(
+    "STYLEGAP_HUB_ALLOW_PATTERNS",
+    "*.safetensors,*.json,tokenizer.model,*.tiktoken,merges.txt,vocab.txt,*.jinja",
+)
 # Generation workers: loaded models kept per worker process, prompts per batch, API requests in flight.
 STYLEGAP_MODEL_CACHE_SIZE = env_int("STYLEGAP_MODEL_CACHE_SIZE", 2)
 STYLEGAP_GENERATION_BATCH_SIZE = env_int("STYLEGAP_GENERATION_BATCH_SIZE", 32)

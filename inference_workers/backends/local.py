@@ -37,6 +37,7 @@ from inference_workers.backends.base import (
 )
 from inference_workers.generation import ModelCache, length_sorted_batches, run_halving_on_oom
 from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, ModelStatus, Prompt
+from inference_workers.sources import hub, server_path
 
 logger = logging.getLogger(__name__)
 
@@ -281,13 +282,14 @@ def weights_spec(model: LanguageModel) -> WeightsSpec:
 def cache_key(model: LanguageModel) -> tuple:
     """A re-uploaded checkpoint gets a new file name, hence a new key: a stale copy is never served."""
     base = cache_key(model.base) if model.base_id else None
-    return (model.pk, model.checkpoint.name if model.checkpoint else "", model.server_path, model.gguf_file, base)
+    checkpoint = model.checkpoint.name if model.checkpoint else ""
+    return (model.pk, checkpoint, model.server_path, model.hub_commit, model.gguf_file, base)
 
 
 def prepare_upload(model: LanguageModel) -> None:
     """Unpack (or, for a bare GGUF file, link) the uploaded checkpoint into the model's folder."""
     if not model.checkpoint:
-        raise checkpoints.CheckpointRefused("Upload a checkpoint or give a server path.")
+        raise checkpoints.CheckpointRefused("Upload a checkpoint, or give a server path or a Hub repo.")
     upload = Path(model.checkpoint.path)
     dest = unpacked_folder(model)
     shutil.rmtree(dest, ignore_errors=True)
@@ -306,9 +308,34 @@ def prepare_upload(model: LanguageModel) -> None:
     checkpoints.unpack_archive(upload, dest, limits)
 
 
+def fetch_from_hub(model: LanguageModel) -> None:
+    """Download the model's Hub repo (allowed files only) into its folder, pinned to one commit.
+
+    The first validation resolves the revision and records the commit; later ones fetch that commit again
+    (a branch that moved on does not change the weights). Progress goes to the row as bytes arrive.
+    """
+    pinned = model.hub_commit or model.hub_revision
+    snapshot = hub.resolve(model.hub_repo_id, pinned, hub.allow_patterns(model.gguf_file))
+    dest = unpacked_folder(model)
+    if model.hub_commit != snapshot.commit:
+        shutil.rmtree(dest, ignore_errors=True)
+    rows = LanguageModel.objects.filter(pk=model.pk)
+    rows.update(hub_commit=snapshot.commit)
+    model.hub_commit = snapshot.commit
+
+    def progress(done: int, total: int) -> None:
+        rows.update(download_done_bytes=done, download_total_bytes=total)
+
+    hub.download(model.hub_repo_id, snapshot, dest, progress)
+
+
 def check_files(model: LanguageModel) -> None:
-    """Refuse (CheckpointRefused) anything unsafe or incomplete; unpack uploads first."""
-    if not model.server_path:
+    """Refuse (CheckpointRefused) anything unsafe or incomplete; fetch or unpack the weights first."""
+    if model.hub_repo_id:
+        fetch_from_hub(model)
+    elif model.server_path:
+        server_path.allowed_folder(model.server_path)
+    else:
         prepare_upload(model)
     folder = weights_folder(model)
     if not folder.is_dir():

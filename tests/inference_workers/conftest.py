@@ -1,14 +1,39 @@
 """Checkpoints built on the spot: a tiny random-weights Llama (safetensors + SmolLM2's tokenizer), a LoRA over it."""
 
 import os
+import socket
 import zipfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+
+from .fake_hub import FakeHub
 
 # The session worker inherits the environment at start: the API key a test model names must be there.
 TEST_API_KEY_ENV = "STYLEGAP_API_KEY_TEST"
 os.environ.setdefault(TEST_API_KEY_ENV, "sk-test-not-a-real-key")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The fake Hub (fake_hub.py) listens on a port chosen now, so the session worker, started later with this
+# environment, downloads from it too; the token is the one its private repos ask for.
+FAKE_HUB_PORT = _free_port()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{FAKE_HUB_PORT}"
+settings.STYLEGAP_HF_ENDPOINT = os.environ["HF_ENDPOINT"]
+FAKE_HUB_TOKEN = "hf_fake_test_token"
+os.environ[settings.STYLEGAP_HF_TOKEN_ENV] = FAKE_HUB_TOKEN
+
+
+@pytest.fixture
+def fake_hub():
+    with FakeHub(FAKE_HUB_PORT) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="session")
