@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=400)
     args = parser.parse_args()
 
-    rating_load.fresh_database()
+    rating_load.fresh_database(rating_load.DB_NAME)
     rating_load.setup_django()
     from django.db import connection
     from django.test import Client

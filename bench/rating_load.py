@@ -67,9 +67,11 @@ from pathlib import Path  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.postgres import database_url, fresh_database  # noqa: E402
+
 DB_NAME = "stylegap_bench_rating"
-ADMIN_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-DB_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+DB_URL = database_url(DB_NAME)
 PORT = int(os.environ.get("BENCH_PORT", "8123"))
 VOTE_FORM = re.compile(r'action="(/r/w/[^"]+/vote/[^"]+/)"')
 
@@ -84,17 +86,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # --- The database ------------------------------------------------------------------------------
-
-
-def fresh_database() -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    conn.close()
 
 
 def setup_django() -> None:
@@ -384,7 +375,7 @@ def main() -> None:
     args = parser.parse_args()
 
     log(f"==> fresh database {DB_NAME}, migrate")
-    fresh_database()
+    fresh_database(DB_NAME)
     setup_django()
     from ratings.models import Rater
 

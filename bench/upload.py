@@ -8,11 +8,12 @@ checkpoint archives (a tiny random Llama stored in a zip with random padding, so
 go through the tus endpoint in the same run: a small one first, then the big one. Each upload is cut off
 once: a PATCH announcing the whole file drops its connection 40% of the way in; the client asks HEAD for the
 offset and sends the rest in chunks with their own SHA-256 (``Upload-Checksum``). After the last chunk the
-server checks the whole file's SHA-256 and the worker unpacks (archive checks) and validates it.
+worker checks the whole file's SHA-256, unpacks it (archive checks) and validates it.
 
-Reported per file: seconds to upload (creation to the last 204, the server's whole-file hash included),
-MB/s, seconds until the worker said ready, and the web processes' peak resident memory (``VmHWM`` of each
-gunicorn process, read from /proc after the upload: the kernel's own high-water mark, no sampling). Peak
+Reported per file: seconds to upload (creation to the last 204), MiB/s, seconds from then until the worker
+said ready (its whole-file hash, unpacking and test generation), and the web processes' peak resident
+memory (``VmHWM`` of each gunicorn process, read from /proc after the upload: the kernel's own high-water
+mark, no sampling). Peak
 memory is monotonic, so the big file's figure minus the small one's is what the big file added: it must be
 about zero (memory does not grow with the file's size). Files are deleted at the end.
 """
@@ -29,26 +30,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.postgres import database_url, fresh_database  # noqa: E402
+
 DB_NAME = "stylegap_bench_upload"
-ADMIN_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-DB_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+DB_URL = database_url(DB_NAME)
 PORT = int(os.environ.get("BENCH_PORT", "8124"))
 MiB = 1024**2
 
 
 def log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def fresh_database() -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    conn.close()
 
 
 def setup_django(var_dir: Path) -> None:
@@ -173,7 +164,7 @@ def main() -> None:
     web = worker = None
     try:
         log(f"==> fresh database {DB_NAME}, var dir {var_dir}")
-        fresh_database()
+        fresh_database(DB_NAME)
         setup_django(var_dir)
         from django.contrib.auth import get_user_model
         from django.test import Client

@@ -135,6 +135,8 @@ class LanguageModelAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         if {"hub_repo_id", "hub_revision"} & set(form.changed_data):
             obj.hub_commit = ""  # a new revision is resolved to its commit again by the worker
+        if "checkpoint" in form.changed_data:
+            obj.checkpoint_sha256 = ""  # announced by a resumable upload only
         super().save_model(request, obj, form, change)
         if not change or any(name in form.changed_data for name in VALIDATED_FIELDS):
             do_request_validation(obj)

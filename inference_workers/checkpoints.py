@@ -9,6 +9,7 @@ pickle-based files can run code when loaded, and so can a config with ``auto_map
 Python classes to import), so both are refused.
 """
 
+import hashlib
 import json
 import shutil
 import stat
@@ -156,6 +157,19 @@ def _unpack_tar(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
                 raise CheckpointRefused(f"Cannot read {member.name!r} from the archive.")
             with src:
                 written = _copy_limited(src, target, written, budget, limits)
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """The file's SHA-256 (read through a 1 MiB buffer) must be the one announced when its upload began."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(COPY_CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise CheckpointRefused(
+            f"The uploaded file's SHA-256 is {digest.hexdigest()}, not the {expected} announced when its upload "
+            "began: it was changed or damaged on the way. Upload it again."
+        )
 
 
 def checkpoint_root(folder: Path) -> Path:

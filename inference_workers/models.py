@@ -53,6 +53,8 @@ class LanguageModel(models.Model):
     # Where the weights are (one source at most): an uploaded archive, a path on the worker's disk inside
     # STYLEGAP_CHECKPOINT_DIRS, or a Hugging Face Hub repo the worker downloads (sources/).
     checkpoint = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True)
+    # The SHA-256 a resumable upload announced for the archive: the worker checks the file against it.
+    checkpoint_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     server_path = models.CharField(
         max_length=1000, blank=True, help_text="A folder on the worker, inside a directory of STYLEGAP_CHECKPOINT_DIRS."
     )

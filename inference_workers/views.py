@@ -24,7 +24,8 @@ from inference_workers.sources.resumable import UPLOAD_PERMISSION
 from webapp.roles import researcher_required
 
 # The browser client's PATCH size: small enough to lose little on a dropped connection, large enough to be few.
-UPLOAD_CHUNK_BYTES = 32 * 1024**2
+# (Under gunicorn's sync workers, as in the Docker image, one chunk must also arrive within its --timeout.)
+UPLOAD_CHUNK_BYTES = 16 * 1024**2
 
 
 @researcher_required

@@ -291,6 +291,8 @@ def prepare_upload(model: LanguageModel) -> None:
     if not model.checkpoint:
         raise checkpoints.CheckpointRefused("Upload a checkpoint, or give a server path or a Hub repo.")
     upload = Path(model.checkpoint.path)
+    if model.checkpoint_sha256:
+        checkpoints.check_sha256(upload, model.checkpoint_sha256)
     dest = unpacked_folder(model)
     shutil.rmtree(dest, ignore_errors=True)
     limits = archive_limits()

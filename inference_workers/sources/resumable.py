@@ -12,8 +12,9 @@ A PATCH body is read from the request stream through a 1 MiB buffer and written 
 file, so the web process holds at most one buffer whatever the chunk's or the file's size (Django's
 DATA_UPLOAD_MAX_MEMORY_SIZE and upload handlers never see it: ``request.body`` and ``request.POST`` are never
 read). A chunk cut off mid-way keeps what reached the disk, and the client resumes from there. After the last
-byte the whole file's SHA-256 must equal the one announced at creation; the archive is then attached to its
-model and the worker validates it with the same checks as any upload (``checkpoints.unpack_archive``, ...).
+byte the archive is attached to its model with the SHA-256 announced at creation, and the worker validates it:
+the whole file's SHA-256 first (read in the worker, so no web request outlives gunicorn's timeout however large
+the file), then the same checks as any upload (``checkpoints.unpack_archive``, ...).
 Only accounts that may change models (admins) upload; the session and its CSRF token authenticate each request.
 """
 
@@ -26,7 +27,7 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -128,7 +129,10 @@ def create(request: HttpRequest, pk: int) -> HttpResponse:
     sha256 = metadata.get("sha256", "").strip().lower()
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         return _tus(400, "Upload-Metadata must give sha256: the whole file's SHA-256, as 64 hex digits.")
-    filename = get_valid_filename(Path(metadata.get("filename", "") or "checkpoint").name)[:200] or "checkpoint"
+    try:
+        filename = get_valid_filename(Path(metadata.get("filename", "")).name)[:200]
+    except SuspiciousFileOperation:
+        filename = "checkpoint"  # "", "." or ".."
     folder = Path(settings.MEDIA_ROOT) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
@@ -216,37 +220,16 @@ def _patch(request: HttpRequest, upload: CheckpointUpload) -> HttpResponse:
             fh.truncate(offset)  # a chunk that does not match its checksum is dropped whole
             return _tus(460, "Checksum mismatch: the chunk was dropped; send it again.", Upload_Offset=offset)
         received = fh.tell()
-        if received < upload.length:
-            return _tus(204, Upload_Offset=received)
-        return _finish(upload, fh, path)
-
-
-def file_sha256(fh) -> str:
-    digest = hashlib.sha256()
-    fh.seek(0)
-    while data := fh.read(BUFFER):
-        digest.update(data)
-    return digest.hexdigest()
-
-
-def _finish(upload: CheckpointUpload, fh, path: Path) -> HttpResponse:
-    """The last byte is in: check the whole file's SHA-256, then hand the archive to its model's validation."""
-    actual = file_sha256(fh)
-    if actual != upload.sha256:
-        path.unlink(missing_ok=True)
-        upload.delete()
-        return _tus(
-            460,
-            f"The file's SHA-256 is {actual}, not the {upload.sha256} announced: it was discarded; upload it again.",
-            Upload_Offset=0,
-        )
-    do_attach_uploaded_checkpoint(upload, path)
-    return _tus(204, Upload_Offset=upload.length)
+        if received == upload.length:
+            # An empty PATCH at the end also lands here: it attaches a file whose last request died after writing.
+            do_attach_uploaded_checkpoint(upload, path)
+        return _tus(204, Upload_Offset=received)
 
 
 def do_attach_uploaded_checkpoint(upload: CheckpointUpload, path: Path) -> None:
-    """Move the verified archive beside the admin's uploads, make it the model's only weights source, and
-    queue its validation (the worker unpacks it under the archive checks, then runs a test generation)."""
+    """Move the complete archive beside the admin's uploads, make it the model's only weights source with the
+    SHA-256 announced at creation, and queue its validation: the worker checks that SHA-256 over the whole
+    file (a long read, kept out of the web request), then the archive checks, then a test generation."""
     now = timezone.now()
     relative = Path("checkpoints") / f"{now:%Y}" / f"{now:%m}" / f"{upload.pk.hex[:12]}-{upload.filename}"
     target = Path(settings.MEDIA_ROOT) / relative
@@ -254,7 +237,12 @@ def do_attach_uploaded_checkpoint(upload: CheckpointUpload, path: Path) -> None:
     os.replace(path, target)
     with transaction.atomic():
         LanguageModel.objects.filter(pk=upload.model_id).update(
-            checkpoint=str(relative), server_path="", hub_repo_id="", hub_revision="", hub_commit=""
+            checkpoint=str(relative),
+            checkpoint_sha256=upload.sha256,
+            server_path="",
+            hub_repo_id="",
+            hub_revision="",
+            hub_commit="",
         )
         CheckpointUpload.objects.filter(pk=upload.pk).update(completed_at=now)
         upload.completed_at = now

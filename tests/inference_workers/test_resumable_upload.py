@@ -15,6 +15,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from inference_workers.backends.local import check_files, unpacked_folder
+from inference_workers.checkpoints import CheckpointRefused
 from inference_workers.models import CheckpointUpload, LanguageModel, ModelKind, ModelRole, ModelStatus
 from inference_workers.sources.resumable import partial_path
 
@@ -127,16 +129,33 @@ def test_a_chunk_whose_checksum_fails_is_dropped_whole(tus, model, tmp_path):
     assert tus.offset(location) == MiB
 
 
-def test_a_file_whose_sha256_differs_from_the_announced_one_is_discarded(tus, model, tmp_path):
+def test_a_file_whose_sha256_differs_from_the_announced_one_is_refused_before_unpacking(tus, model, tmp_path):
     archive = tmp_path / "a.zip"
     archive.write_bytes(os.urandom(MiB))
     location = tus.create(create_path(model), archive, sha256="0" * 64).headers["Location"]
-    response = tus.patch(location, 0, archive.read_bytes())
-    assert response.status_code == 460
-    assert "not the 0000" in response.text and "discarded" in response.text
-    assert not CheckpointUpload.objects.exists()
+    assert tus.patch(location, 0, archive.read_bytes()).status_code == 204
     model.refresh_from_db()
-    assert not model.checkpoint and model.status == ModelStatus.PENDING
+    assert model.checkpoint_sha256 == "0" * 64
+    # What the worker's validation runs first (in this process here): the whole file's SHA-256.
+    with pytest.raises(CheckpointRefused, match=f"SHA-256 is {file_sha256(archive)}, not the 0000"):
+        check_files(model)
+    assert not unpacked_folder(model).exists()
+
+
+def test_an_upload_whose_last_request_died_after_writing_is_attached_by_an_empty_patch(tus, model, tmp_path):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(os.urandom(MiB))
+    location = tus.create(create_path(model), archive).headers["Location"]
+    # As if the web process had been killed between writing the last byte and attaching the file.
+    partial_path(CheckpointUpload.objects.get()).write_bytes(archive.read_bytes())
+    assert tus.offset(location) == MiB
+    model.refresh_from_db()
+    assert not model.checkpoint
+    assert tus.patch(location, MiB, b"").status_code == 204
+    model.refresh_from_db()
+    assert file_sha256(Path(model.checkpoint.path)) == file_sha256(archive)
+    again = tus.patch(location, MiB, b"")
+    assert again.status_code == 409 and "complete" in again.text
 
 
 def test_termination_removes_the_partial_file(tus, model, tmp_path):

@@ -1,5 +1,5 @@
 // A tus 1.0.0 client (https://tus.io/protocols/resumable-upload) for the checkpoint upload page: hashes the
-// file (SHA-256, checked by the server after the last chunk), creates the upload, then PATCHes it in chunks.
+// file (SHA-256, checked by the worker after the last chunk), creates the upload, then PATCHes it in chunks.
 // A dropped chunk is retried from the offset the server reports (HEAD); choosing the same file again after a
 // reload resumes the upload remembered in localStorage.
 (function () {
@@ -65,7 +65,7 @@
       window.localStorage.setItem(key, url);
       offset = 0;
     }
-    var failures = 0;
+    var failures = 0, attached = false;
     while (offset < file.size) {
       var from = offset;
       say("Uploading: " + mb(from) + " of " + mb(file.size), from, file.size);
@@ -78,6 +78,7 @@
         });
         if (xhr.status === 204) {
           offset = parseInt(xhr.getResponseHeader("Upload-Offset"), 10);
+          attached = offset === file.size;
           failures = 0;
           continue;
         }
@@ -95,8 +96,16 @@
       var reported = await serverOffset(url).catch(function () { return null; });
       if (reported !== null) { offset = reported; }
     }
+    if (!attached) {
+      // Every byte is on the server but the request that sent the last ones was lost: an empty PATCH attaches it.
+      var last = await send("PATCH", url, {
+        "Upload-Offset": String(file.size),
+        "Content-Type": "application/offset+octet-stream"
+      }, new Blob([]));
+      if (last.status !== 204 && last.status !== 409) { throw new Error(last.responseText || "Finishing failed."); }
+    }
     window.localStorage.removeItem(key);
-    say("Uploaded and checked: a worker is now unpacking and validating it…", file.size, file.size);
+    say("Uploaded: a worker now checks its SHA-256, unpacks and validates it…", file.size, file.size);
     window.setTimeout(function () { window.location.assign(form.dataset.doneUrl); }, 1500);
   }
 
