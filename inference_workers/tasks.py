@@ -16,6 +16,7 @@ from inference_workers.actions import (
     do_resume_stalled_jobs,
     do_validate_model,
 )
+from inference_workers.sources.resumable import do_delete_expired_uploads
 from inference_workers.substance.actions import do_resend_unsent_benchmark_runs, do_resume_stalled_benchmark_runs
 
 
@@ -68,3 +69,9 @@ def resend_unsent() -> dict:
         "benchmark_runs": do_resend_unsent_benchmark_runs(grace),
         "models": do_resend_unsent_validations(grace),
     }
+
+
+@shared_task(name="inference_workers.tasks.delete_expired_uploads")
+def delete_expired_uploads() -> int:
+    """Unfinished resumable checkpoint uploads past their expiry, with their partial files (beat, hourly)."""
+    return do_delete_expired_uploads()

@@ -174,6 +174,7 @@ CELERY_TASK_ROUTES = {
     "ratings.tasks.release_expired_leases": {"queue": "housekeeping"},
     "inference_workers.tasks.resume_stalled_jobs": {"queue": "housekeeping"},
     "inference_workers.tasks.resend_unsent": {"queue": "housekeeping"},
+    "inference_workers.tasks.delete_expired_uploads": {"queue": "housekeeping"},
     "judges.tasks.resume_stalled_judging_jobs": {"queue": "housekeeping"},
 }
 # A worker killed mid-task leaves the message on the queue for the next worker.
@@ -190,6 +191,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Jobs, benchmark runs and validations committed while the broker was unreachable (README, Queues).
     "resend-unsent-tasks": {"task": "inference_workers.tasks.resend_unsent", "schedule": 60.0},
+    # Unfinished resumable checkpoint uploads past STYLEGAP_UPLOAD_EXPIRE_HOURS, with their partial files.
+    "delete-expired-uploads": {"task": "inference_workers.tasks.delete_expired_uploads", "schedule": 3600.0},
     "resume-stalled-judging-jobs": {
         "task": "judges.tasks.resume_stalled_judging_jobs",
         "schedule": 300.0,
@@ -255,6 +258,8 @@ STYLEGAP_MAX_UPLOAD_BYTES = env_int("STYLEGAP_MAX_UPLOAD_BYTES", 20 * 1024**3)
 STYLEGAP_MAX_UNPACKED_BYTES = env_int("STYLEGAP_MAX_UNPACKED_BYTES", 2 * STYLEGAP_MAX_UPLOAD_BYTES)
 STYLEGAP_MAX_UNPACK_RATIO = env_int("STYLEGAP_MAX_UNPACK_RATIO", 20)
 STYLEGAP_MAX_ARCHIVE_MEMBERS = env_int("STYLEGAP_MAX_ARCHIVE_MEMBERS", 10_000)
+# A resumable checkpoint upload left unfinished this long is deleted with its partial file.
+STYLEGAP_UPLOAD_EXPIRE_HOURS = env_int("STYLEGAP_UPLOAD_EXPIRE_HOURS", 72)
 # Checkpoint sources beside an upload (README "Checkpoints"). A server path must lie inside one of these
 # directories (the packaged SmolLM2 folder is always allowed).
 STYLEGAP_CHECKPOINT_DIRS = env_list("STYLEGAP_CHECKPOINT_DIRS", str(VAR_DIR / "checkpoints"))

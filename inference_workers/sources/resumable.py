@@ -1,4 +1,4 @@
-"""Resumable checkpoint uploads: a tus 1.0.0 server (Core, Creation, Termination, Checksum) in Django views.
+"""Resumable checkpoint uploads: a tus 1.0.0 server (Core, Creation, Termination, Checksum, Expiration) in Django views.
 
 Protocol: https://tus.io/protocols/resumable-upload (the browser's client is webapp/static/inference/upload.js).
 
@@ -7,6 +7,9 @@ Protocol: https://tus.io/protocols/resumable-upload (the browser's client is web
     HEAD    /models/uploads/<id>/       Upload-Offset: the bytes on disk, where the client resumes
     PATCH   /models/uploads/<id>/       the bytes from Upload-Offset on (Upload-Checksum checks this chunk)
     DELETE  /models/uploads/<id>/       Termination: the partial file and the row are gone
+
+An unfinished upload expires STYLEGAP_UPLOAD_EXPIRE_HOURS after its creation (``Upload-Expires``): it is then
+refused (410), and a beat task deletes it with its partial file (``do_delete_expired_uploads``).
 
 A PATCH body is read from the request stream through a 1 MiB buffer and written straight to the partial
 file, so the web process holds at most one buffer whatever the chunk's or the file's size (Django's
@@ -24,6 +27,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -33,6 +37,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import http_date
 from django.utils.text import get_valid_filename
 
 from inference_workers.actions import do_request_validation
@@ -40,7 +45,7 @@ from inference_workers.backends.local import LOCAL_KINDS
 from inference_workers.models import CheckpointUpload, LanguageModel
 
 TUS_VERSION = "1.0.0"
-EXTENSIONS = "creation,termination,checksum"
+EXTENSIONS = "creation,termination,checksum,expiration"
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 BUFFER = 1024**2
 CONTENT_TYPE = "application/offset+octet-stream"
@@ -50,6 +55,20 @@ UPLOAD_PERMISSION = "inference_workers.change_languagemodel"
 def partial_path(upload: CheckpointUpload) -> Path:
     """Where the bytes received so far lie: under MEDIA_ROOT (never served), on the same disk as checkpoints."""
     return Path(settings.MEDIA_ROOT) / "uploads" / f"{upload.pk}.part"
+
+
+def expires_at(upload: CheckpointUpload) -> datetime:
+    return upload.created_at + timedelta(hours=settings.STYLEGAP_UPLOAD_EXPIRE_HOURS)
+
+
+def do_delete_expired_uploads() -> int:
+    """Unfinished uploads past their expiry, deleted with their partial files; returns how many."""
+    cutoff = timezone.now() - timedelta(hours=settings.STYLEGAP_UPLOAD_EXPIRE_HOURS)
+    expired = list(CheckpointUpload.objects.filter(completed_at__isnull=True, created_at__lt=cutoff))
+    for upload in expired:
+        partial_path(upload).unlink(missing_ok=True)
+        upload.delete()
+    return len(expired)
 
 
 def received_bytes(upload: CheckpointUpload) -> int:
@@ -145,7 +164,8 @@ def create(request: HttpRequest, pk: int) -> HttpResponse:
         return _tus(400, "; ".join(exc.messages))
     upload.save()
     partial_path(upload).touch()
-    return _tus(201, Location=reverse("inference:upload", args=[upload.pk]), Upload_Offset=0)
+    location = reverse("inference:upload", args=[upload.pk])
+    return _tus(201, Location=location, Upload_Offset=0, Upload_Expires=http_date(expires_at(upload).timestamp()))
 
 
 def resource(request: HttpRequest, upload_id) -> HttpResponse:
@@ -157,6 +177,8 @@ def resource(request: HttpRequest, upload_id) -> HttpResponse:
     upload = CheckpointUpload.objects.select_related("model").filter(pk=upload_id).first()
     if upload is None or (upload.created_by_id != request.user.pk and not request.user.is_superuser):
         return _tus(404, "No such upload.")
+    if upload.completed_at is None and timezone.now() >= expires_at(upload):
+        return _tus(410, "This upload expired; start again.")
     if request.method == "HEAD":
         return _tus(200, Upload_Offset=received_bytes(upload), Upload_Length=upload.length)
     if request.method == "PATCH":
@@ -223,7 +245,8 @@ def _patch(request: HttpRequest, upload: CheckpointUpload) -> HttpResponse:
         if received == upload.length:
             # An empty PATCH at the end also lands here: it attaches a file whose last request died after writing.
             do_attach_uploaded_checkpoint(upload, path)
-        return _tus(204, Upload_Offset=received)
+            return _tus(204, Upload_Offset=received)
+        return _tus(204, Upload_Offset=received, Upload_Expires=http_date(expires_at(upload).timestamp()))
 
 
 def do_attach_uploaded_checkpoint(upload: CheckpointUpload, path: Path) -> None:

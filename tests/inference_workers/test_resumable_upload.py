@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,12 @@ import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from inference_workers.backends.local import check_files, unpacked_folder
 from inference_workers.checkpoints import CheckpointRefused
 from inference_workers.models import CheckpointUpload, LanguageModel, ModelKind, ModelRole, ModelStatus
-from inference_workers.sources.resumable import partial_path
+from inference_workers.sources.resumable import do_delete_expired_uploads, partial_path
 
 from .test_model_registration import wait_for_verdict
 from .tus_client import TUS, TusClient, file_sha256
@@ -172,13 +174,32 @@ def test_termination_removes_the_partial_file(tus, model, tmp_path):
     assert tus.http.head(tus.base_url + location, headers=tus.headers()).status_code == 404
 
 
+def test_an_unfinished_upload_expires_and_is_deleted_with_its_partial_file(tus, model, tmp_path, settings):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(os.urandom(MiB))
+    created = tus.create(create_path(model), archive)
+    assert "GMT" in created.headers["Upload-Expires"]
+    location = created.headers["Location"]
+    assert tus.patch(location, 0, archive.read_bytes()[:1000]).status_code == 204
+    finished = tus.create(create_path(model), archive).headers["Location"]
+    assert tus.patch(finished, 0, archive.read_bytes()).status_code == 204
+    unfinished = CheckpointUpload.objects.get(completed_at__isnull=True)
+
+    later = timezone.now() - timedelta(hours=settings.STYLEGAP_UPLOAD_EXPIRE_HOURS, minutes=1)
+    CheckpointUpload.objects.update(created_at=later)
+    assert tus.http.head(tus.base_url + location, headers=tus.headers()).status_code == 410
+    assert do_delete_expired_uploads() == 1
+    assert not partial_path(unfinished).exists()
+    assert CheckpointUpload.objects.get().completed_at is not None  # the finished one stays
+
+
 def test_the_server_refuses_what_the_protocol_and_the_limits_refuse(tus, model, tmp_path, settings):
     archive = tmp_path / "a.zip"
     archive.write_bytes(os.urandom(1000))
     url = tus.base_url + create_path(model)
     options = requests.options(url, timeout=30)
     assert options.headers["Tus-Version"] == "1.0.0"
-    assert set(options.headers["Tus-Extension"].split(",")) == {"creation", "termination", "checksum"}
+    assert set(options.headers["Tus-Extension"].split(",")) == {"creation", "termination", "checksum", "expiration"}
     assert "sha256" in options.headers["Tus-Checksum-Algorithm"]
 
     no_version = tus.http.post(url, headers={"X-CSRFToken": tus.csrf, "Upload-Length": "1000"})
