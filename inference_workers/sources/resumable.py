@@ -27,8 +27,11 @@ import fcntl
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
@@ -78,6 +81,35 @@ def received_bytes(upload: CheckpointUpload) -> int:
         return partial_path(upload).stat().st_size
     except FileNotFoundError:
         return 0
+
+
+class Refusal(Exception):
+    """A request the upload's state refuses; ``response`` says why, in the protocol's terms."""
+
+    def __init__(self, response: HttpResponse):
+        self.response = response
+
+
+@contextmanager
+def _sole_writer(upload: CheckpointUpload) -> Iterator[BinaryIO]:
+    """The partial file, open for writing under an exclusive lock: one writer per upload, so a second PATCH (a
+    client retrying too soon) or a DELETE meanwhile is refused (423), never interleaved."""
+    try:
+        fh = open(partial_path(upload), "r+b")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        raise Refusal(_tus(404, "The upload's partial file is gone; start again.")) from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Refusal(_tus(423, "Another request is writing to this upload; ask HEAD again shortly.")) from None
+        # Finished or terminated by the request that held the lock before this one.
+        if (
+            os.fstat(fh.fileno()).st_nlink == 0
+            or not CheckpointUpload.objects.filter(pk=upload.pk, completed_at__isnull=True).exists()
+        ):
+            raise Refusal(_tus(409, "This upload is complete or terminated."))
+        yield fh
 
 
 def _tus(status: int, message: str = "", **headers) -> HttpResponse:
@@ -136,9 +168,12 @@ def create(request: HttpRequest, pk: int) -> HttpResponse:
         return _tus(400, f"{model} is an {model.get_kind_display()} model: it has no checkpoint to upload.")
     try:
         length = int(request.headers.get("Upload-Length", ""))
+    except ValueError:
+        return _tus(400, "Upload-Length must be a whole number of bytes.")
+    try:
         metadata = parse_metadata(request.headers.get("Upload-Metadata", ""))
     except ValueError as exc:
-        return _tus(400, str(exc) if "Metadata" in str(exc) else "Upload-Length must be a whole number of bytes.")
+        return _tus(400, str(exc))
     if length <= 0:
         return _tus(400, "Upload-Length must be positive.")
     if length > settings.STYLEGAP_MAX_UPLOAD_BYTES:
@@ -184,9 +219,15 @@ def resource(request: HttpRequest, upload_id) -> HttpResponse:
     if request.method == "PATCH":
         return _patch(request, upload)
     if request.method == "DELETE":
-        if upload.completed_at is None:
-            partial_path(upload).unlink(missing_ok=True)
-        upload.delete()
+        if upload.completed_at is not None:
+            upload.delete()  # the archive is the model's now; only the record of its upload goes
+            return _tus(204)
+        try:
+            with _sole_writer(upload):
+                partial_path(upload).unlink()
+                upload.delete()
+        except Refusal as refusal:
+            return refusal.response
         return _tus(204)
     return _tus(405, "HEAD, PATCH or DELETE.", Allow="HEAD, PATCH, DELETE, OPTIONS")
 
@@ -209,44 +250,52 @@ def _patch(request: HttpRequest, upload: CheckpointUpload) -> HttpResponse:
         checksum = (CHECKSUMS[algorithm](), expected.strip())
     path = partial_path(upload)
     try:
-        fh = open(path, "r+b")  # noqa: SIM115 - held open under its lock below
-    except FileNotFoundError:
-        return _tus(404, "The upload's partial file is gone; start again.")
-    with fh:
+        with _sole_writer(upload) as fh:
+            return _write_chunk(request, upload, fh, path, offset, content_length, checksum)
+    except Refusal as refusal:
+        return refusal.response
+
+
+def _write_chunk(
+    request: HttpRequest,
+    upload: CheckpointUpload,
+    fh: BinaryIO,
+    path: Path,
+    offset: int,
+    content_length: int,
+    checksum: tuple | None,
+) -> HttpResponse:
+    """Write the request's body at ``offset``, BUFFER bytes at a time as they arrive; attach the archive to
+    its model once the last byte is in."""
+    on_disk = os.fstat(fh.fileno()).st_size
+    if offset != on_disk:
+        message = f"Upload-Offset is {offset}, but {on_disk} bytes are on the server."
+        return _tus(409, message, Upload_Offset=on_disk)
+    if offset + content_length > upload.length:
+        return _tus(413, f"The chunk ends past the announced length of {upload.length:,} bytes.")
+    fh.seek(offset)
+    left = content_length
+    while left:
         try:
-            # One writer per upload: a second PATCH (a client retrying too soon) is told to wait, never interleaved.
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _tus(423, "Another request is writing to this upload; ask HEAD again shortly.")
-        on_disk = os.fstat(fh.fileno()).st_size
-        if offset != on_disk:
-            message = f"Upload-Offset is {offset}, but {on_disk} bytes are on the server."
-            return _tus(409, message, Upload_Offset=on_disk)
-        if offset + content_length > upload.length:
-            return _tus(413, f"The chunk ends past the announced length of {upload.length:,} bytes.")
-        fh.seek(offset)
-        left = content_length
-        while left:
-            try:
-                data = request.read(min(BUFFER, left))
-            except OSError:
-                break  # the client went away: what reached the disk stays, and it resumes from there
-            if not data:
-                break
-            fh.write(data)
-            if checksum:
-                checksum[0].update(data)
-            left -= len(data)
-        fh.flush()
-        if checksum and (left or base64.b64encode(checksum[0].digest()).decode() != checksum[1]):
-            fh.truncate(offset)  # a chunk that does not match its checksum is dropped whole
-            return _tus(460, "Checksum mismatch: the chunk was dropped; send it again.", Upload_Offset=offset)
-        received = fh.tell()
-        if received == upload.length:
-            # An empty PATCH at the end also lands here: it attaches a file whose last request died after writing.
-            do_attach_uploaded_checkpoint(upload, path)
-            return _tus(204, Upload_Offset=received)
-        return _tus(204, Upload_Offset=received, Upload_Expires=http_date(expires_at(upload).timestamp()))
+            data = request.read(min(BUFFER, left))
+        except OSError:
+            break  # the client went away: what reached the disk stays, and it resumes from there
+        if not data:
+            break
+        fh.write(data)
+        if checksum:
+            checksum[0].update(data)
+        left -= len(data)
+    fh.flush()
+    if checksum and (left or base64.b64encode(checksum[0].digest()).decode() != checksum[1]):
+        fh.truncate(offset)  # a chunk that does not match its checksum is dropped whole
+        return _tus(460, "Checksum mismatch: the chunk was dropped; send it again.", Upload_Offset=offset)
+    received = fh.tell()
+    if received == upload.length:
+        # An empty PATCH at the end also lands here: it attaches a file whose last request died after writing.
+        do_attach_uploaded_checkpoint(upload, path)
+        return _tus(204, Upload_Offset=received)
+    return _tus(204, Upload_Offset=received, Upload_Expires=http_date(expires_at(upload).timestamp()))
 
 
 def do_attach_uploaded_checkpoint(upload: CheckpointUpload, path: Path) -> None:

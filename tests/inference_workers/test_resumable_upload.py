@@ -110,6 +110,25 @@ def test_the_offset_survives_a_dropped_connection_and_a_wrong_offset_is_a_confli
     )
 
 
+def test_a_second_writer_is_refused_while_a_chunk_is_being_written(tus, model, tmp_path):
+    archive = tmp_path / "a.zip"
+    data = os.urandom(3 * MiB)
+    archive.write_bytes(data)
+    location = tus.create(create_path(model), archive).headers["Location"]
+    slow = tus.open_patch(location, 0, len(data))
+    slow.send(data[:MiB])
+    deadline = time.monotonic() + 60
+    while (offset := tus.offset(location)) == 0:  # the slow request holds the lock and has written
+        assert time.monotonic() < deadline, "the slow request wrote nothing in 60 s"
+        time.sleep(0.05)
+    assert tus.patch(location, offset, b"x").status_code == 423
+    assert tus.http.delete(tus.base_url + location, headers=tus.headers()).status_code == 423
+    slow.send(data[MiB:])
+    assert slow.getresponse().status == 204
+    model.refresh_from_db()
+    assert file_sha256(Path(model.checkpoint.path)) == file_sha256(archive)
+
+
 def test_a_chunk_larger_than_djangos_memory_limit_is_streamed_to_disk(tus, model, tmp_path, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # request.body would refuse anything larger
     archive = tmp_path / "a.zip"

@@ -59,17 +59,21 @@ class TusClient:
             headers=self.headers(Upload_Offset=offset, Content_Type=OCTETS, **(extra if checksum else {})),
         )
 
-    def cut_off(self, location: str, path: Path, offset: int, send_bytes: int) -> None:
-        """A PATCH announcing the rest of the file whose connection drops after ``send_bytes`` (a lost network)."""
-        size = path.stat().st_size
+    def open_patch(self, location: str, offset: int, content_length: int) -> http.client.HTTPConnection:
+        """A PATCH whose headers are sent and whose body the caller sends (``conn.send``), as slowly as it likes."""
         url = urlsplit(self.base_url)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
         conn.putrequest("PATCH", location)
         cookies = f"sessionid={self.http.cookies['sessionid']}; csrftoken={self.csrf}"
-        headers = self.headers(Upload_Offset=offset, Content_Type=OCTETS, Content_Length=size - offset, Cookie=cookies)
+        headers = self.headers(Upload_Offset=offset, Content_Type=OCTETS, Content_Length=content_length, Cookie=cookies)
         for name, value in headers.items():
             conn.putheader(name, value)
         conn.endheaders()
+        return conn
+
+    def cut_off(self, location: str, path: Path, offset: int, send_bytes: int) -> None:
+        """A PATCH announcing the rest of the file whose connection drops after ``send_bytes`` (a lost network)."""
+        conn = self.open_patch(location, offset, path.stat().st_size - offset)
         with open(path, "rb") as fh:
             fh.seek(offset)
             left = send_bytes
