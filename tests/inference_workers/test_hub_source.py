@@ -56,6 +56,18 @@ def test_a_branch_is_pinned_to_its_commit_and_only_allowed_files_are_fetched(fak
     validate_hf_checkpoint(tmp_path / "ckpt")
 
 
+def test_validating_again_at_the_same_commit_fetches_nothing_again(fake_hub, tiny_llama_dir, tmp_path):
+    fake_hub.add_repo("lab/tiny-llama", folder_files(tiny_llama_dir))
+    snapshot = hub.resolve("lab/tiny-llama", "main", hub.allow_patterns())
+    hub.download("lab/tiny-llama", snapshot, tmp_path / "ckpt", lambda done, total: None)
+    gets = [r for r in fake_hub.requests if r[0] == "GET" and "/resolve/" in r[1]]
+    reports = []
+    hub.download("lab/tiny-llama", snapshot, tmp_path / "ckpt", lambda done, total: reports.append((done, total)))
+    assert [r for r in fake_hub.requests if r[0] == "GET" and "/resolve/" in r[1]] == gets
+    total = sum(snapshot.files.values())
+    assert reports[-1] == (total, total)
+
+
 def test_a_repo_holding_only_pytorch_model_bin_is_refused_before_any_download(fake_hub):
     config = json.dumps({"model_type": "llama"}).encode()
     fake_hub.add_repo("lab/pickled", {"config.json": config, "pytorch_model.bin": PICKLE})
