@@ -38,16 +38,41 @@ class ArchiveLimits:
     max_members: int
 
 
+MAX_TAR_HEADER_BYTES = 1024**2
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """A tar header whose extended parts (pax records, GNU long names) are refused over
+    ``MAX_TAR_HEADER_BYTES`` before tarfile reads them: it reads each one whole into memory, whatever
+    size the header declares."""
+
+    EXTENDED = {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK}  # fmt: skip
+
+    def _proc_member(self, tarfile_):
+        if self.type in self.EXTENDED and self.size > MAX_TAR_HEADER_BYTES:
+            raise CheckpointRefused(
+                f"The archive has an extended tar header of {self.size:,} bytes (at most "
+                f"{MAX_TAR_HEADER_BYTES:,}); refused."
+            )
+        return super()._proc_member(tarfile_)
+
+
+def _open_tar(path: Path) -> tarfile.TarFile:
+    return tarfile.open(path, "r|*", tarinfo=_CappedTarInfo)
+
+
 def archive_kind(path: Path) -> str | None:
-    """``zip``, ``tar`` or None (not an archive), judged from the content, not the name."""
+    """``zip``, ``tar`` or None (not an archive), judged from the content, not the name. A tar whose first
+    header is over the limits raises CheckpointRefused."""
     if zipfile.is_zipfile(path):
         return "zip"
     try:
-        if tarfile.is_tarfile(path):
-            return "tar"
-    except OSError:
+        with _open_tar(path) as tf:
+            tf.next()
+        return "tar"
+    except (OSError, tarfile.TarError, EOFError):
         return None
-    return None
 
 
 def check_member_name(name: str) -> None:
@@ -134,7 +159,7 @@ def _unpack_tar(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
     """Stream the tar (compressed or not) once, member by member: each header is checked (name, type, count,
     and its size against what is left of the budget) before a byte of its data is decompressed, so a bomb is
     refused at its first oversized member, not after decompressing it to find the next header."""
-    with tarfile.open(archive, "r|*") as tf:
+    with _open_tar(archive) as tf:
         written = count = 0
         for member in tf:
             count += 1

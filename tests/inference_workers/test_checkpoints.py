@@ -120,6 +120,28 @@ def test_a_tar_gz_bomb_is_refused_at_its_first_member_not_after_decompressing_it
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
+def test_a_tar_gz_with_a_huge_extended_header_is_refused_before_it_is_read(tmp_path, kind):
+    # A pax or GNU long-name header is read whole into memory by tarfile before its member is seen:
+    # 256 MiB of header (a few hundred KiB compressed) must be refused from its size, not read.
+    import tracemalloc
+
+    archive = tmp_path / "header-bomb.tar.gz"
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tf:
+        header = tarfile.TarInfo("././@PaxHeader")
+        header.type, header.size = kind, 256 * 1024**2
+        tf.addfile(header, Zeros(header.size))
+    assert archive.stat().st_size < 4 * 1024**2
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointRefused, match="header"):
+            unpack_archive(archive, tmp_path / "out", LIMITS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024**2
+
+
 def test_a_tar_gz_of_many_members_stops_at_the_budget(tmp_path):
     archive = tmp_path / "many.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:
