@@ -12,7 +12,7 @@ from django.utils import timezone
 from ratings import tasks
 from ratings.actions.quality import do_exclude_rater, do_reinstate_rater
 from ratings.actions.raters import do_invite_raters
-from ratings.actions.studies import do_create_attention_checks
+from ratings.actions.studies import do_add_attention_checks_at_rate
 from ratings.models import Assignment, Comparison, Rater, Study, Vote
 
 INVITES_PER_ACTION = 10
@@ -64,9 +64,7 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Add attention checks at the study's rate")
     def add_attention_checks(self, request, queryset):
         for study in queryset:
-            wanted = round(study.attention_check_rate * study.comparisons.filter(is_gold=False).count())
-            missing = max(wanted, study.qualification_items) - study.comparisons.filter(is_gold=True).count()
-            n = do_create_attention_checks(study, missing) if missing > 0 else 0
+            n = do_add_attention_checks_at_rate(study)
             self.message_user(request, f"{study}: {n} attention checks added.", messages.INFO)
 
     @admin.action(description=f"Create {INVITES_PER_ACTION} invite links")

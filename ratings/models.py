@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
-from inference_workers.models import LanguageModel, Prompt, PromptSet, Response
+from inference_workers.models import DecodingConfig, LanguageModel, Prompt, PromptSet, Response
 
 
 def new_token() -> str:
@@ -93,7 +93,8 @@ class Study(models.Model):
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     status = models.CharField(max_length=20, choices=StudyStatus.choices, default=StudyStatus.DRAFT)
     mode = models.CharField(max_length=20, choices=StudyMode.choices, default=StudyMode.PREFERENCE)
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="studies")
+    # Empty only while a draft is being set up (the set-up pages save a draft at any step); an open study has one.
+    prompt_set = models.ForeignKey(PromptSet, null=True, blank=True, on_delete=models.PROTECT, related_name="studies")
     language_models = models.ManyToManyField(LanguageModel, related_name="studies")
     reference_model = models.ForeignKey(
         LanguageModel, null=True, blank=True, on_delete=models.PROTECT, related_name="reference_for"
@@ -125,6 +126,13 @@ class Study(models.Model):
         default=0, help_text="Exclude a rater whose median seconds per vote is below this (0: never)."
     )
     imported = models.BooleanField(default=False, help_text="Votes imported from elsewhere; not rated here.")
+    # How Launch has the study's local and API models answer (ratings/actions/launch.py); empty: the defaults.
+    decoding_config = models.ForeignKey(
+        DecodingConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
+    )
+    # Set while a Launch is under way (answers being generated, then comparisons made, then opened).
+    launch_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    launch_error = models.TextField(blank=True, editable=False, help_text="Why the last Launch stopped.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -138,6 +146,10 @@ class Study(models.Model):
                 condition=Q(attention_check_rate__gte=0) & Q(attention_check_rate__lte=1),
             ),
             models.CheckConstraint(name="lease_positive", condition=Q(lease_seconds__gt=0)),
+            models.CheckConstraint(
+                name="open_study_has_prompt_set",
+                condition=Q(status=StudyStatus.DRAFT) | Q(prompt_set__isnull=False),
+            ),
             models.CheckConstraint(
                 name="vs_reference_needs_reference",
                 condition=~Q(pairing=PairingDesign.VS_REFERENCE) | Q(reference_model__isnull=False),

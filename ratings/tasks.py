@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from ratings.actions.launch import do_advance_launch, do_advance_launches, schedule_next_look
 from ratings.actions.snapshots import do_compute_snapshots
 from ratings.actions.studies import do_create_comparisons
 from ratings.actions.votes import do_release_expired_leases
@@ -32,3 +33,18 @@ def refresh_analysis_snapshots() -> dict:
     for study in studies:
         do_compute_snapshots(study)
     return {"refreshed": [s.slug for s in studies]}
+
+
+@shared_task(name="ratings.tasks.advance_launch")
+def advance_launch(study_id: int) -> dict:
+    """One look at a launching study (ratings/actions/launch.py); again in a few seconds while its jobs run."""
+    state = do_advance_launch(study_id)
+    if state == "waiting":
+        schedule_next_look(study_id)
+    return {"study": study_id, "state": state}
+
+
+@shared_task(name="ratings.tasks.advance_launches")
+def advance_launches() -> dict:
+    """Beat's safety net: every launching study looked at, so a lost message never strands a launch."""
+    return {str(k): v for k, v in do_advance_launches().items()}

@@ -201,6 +201,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ratings.tasks.release_expired_leases",
         "schedule": 60.0,
     },
+    # Launches whose advance_launch message was lost (ratings/actions/launch.py).
+    "advance-launches": {"task": "ratings.tasks.advance_launches", "schedule": 60.0},
     # Recomputes only studies whose vote count changed since their newest snapshot.
     "refresh-analysis-snapshots": {
         "task": "ratings.tasks.refresh_analysis_snapshots",

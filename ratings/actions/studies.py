@@ -110,3 +110,11 @@ def do_create_attention_checks(study: Study, n: int) -> int:
             )
             created += 1
     return created
+
+
+def do_add_attention_checks_at_rate(study: Study) -> int:
+    """Add the attention checks the study still lacks: its rate times its comparisons, and at least its
+    qualification round. Returns how many were added."""
+    wanted = round(study.attention_check_rate * study.comparisons.filter(is_gold=False).count())
+    missing = max(wanted, study.qualification_items) - study.comparisons.filter(is_gold=True).count()
+    return do_create_attention_checks(study, missing) if missing > 0 else 0

@@ -33,6 +33,11 @@ class Mode:
         """The rating page's context, with what this mode's template needs added."""
         return context
 
+    def item_context(self, context: dict, reference_answers: list) -> dict:
+        """The same for an item that is not a comparison yet (the researcher's preview before Launch),
+        given its prompt's reference answers."""
+        return context
+
     def read_form(self, form: Mapping[str, str], study: Study) -> Judgement | str:
         """The rater's submitted form as a judgement, or the message that asks them to complete it."""
         raise NotImplementedError

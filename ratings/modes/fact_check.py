@@ -60,14 +60,17 @@ class FactCheck(Mode):
         )
 
     def page_context(self, context: dict, comparison_id: int) -> dict:
+        refs = Comparison.objects.filter(pk=comparison_id).values_list("prompt__reference_answers", flat=True).first()
+        return self.item_context(context, refs)
+
+    def item_context(self, context: dict, reference_answers) -> dict:
         choices = [(v.value, v.label) for v in (Verdict.CORRECT, Verdict.PARTLY, Verdict.WRONG)]
         sides = [
             {"key": key, "label": label, "html": context[f"{key}_html"]}
             | {"choices": [(value, text, k) for (value, text), k in zip(choices, VERDICT_KEYS[key], strict=True)]}
             for key, label in (("left", "A"), ("right", "B"))
         ]
-        refs = Comparison.objects.filter(pk=comparison_id).values_list("prompt__reference_answers", flat=True).first()
-        return {**context, "sides": sides, "references": clean_refs(refs)}
+        return {**context, "sides": sides, "references": clean_refs(reference_answers)}
 
     def read_form(self, form: Mapping[str, str], study: Study) -> Judgement | str:
         verdicts = (verdict_from_form(form.get("verdict_left", "")), verdict_from_form(form.get("verdict_right", "")))

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -181,26 +182,36 @@ def rate(request, rater_token):
             # The exclusion itself was recorded with the vote that failed the round (a POST).
             return render(request, "rater/not_qualified.html", {"rater": rater})
         return render(request, "rater/no_more_work.html", {"rater": rater, "n_voted": n_voted})
-    n_voted = assignment.n_voted
-    prompt_html, left_html, right_html = raters.item_html(assignment)
     waited = (timezone.now() - assignment.leased_at).total_seconds()
-    context = {
-        "rater": rater,
+    # Only a short first lease needs the page's sign of life (its script posts to the alive URL once).
+    short_lease = (assignment.lease_expires_at - assignment.leased_at).total_seconds() < study.lease_seconds
+    urls = {
+        "vote_url": reverse("rater:vote", args=[rater.token, assignment.token]),
+        "pause_url": reverse("rater:pause", args=[rater.token]),
+        "alive_url": reverse("rater:alive", args=[rater.token, assignment.token]) if short_lease else "",
+    }
+    context = item_page_context(study, assignment, assignment.n_voted, urls, study.min_seconds_on_page - waited)
+    mode = mode_for(study)
+    return render(request, mode.template, mode.page_context(context, assignment.comparison_id))
+
+
+def item_page_context(study: Study, assignment, n_voted: int, urls: dict, wait_seconds: float) -> dict:
+    """The rating page's context for an item (the researcher's preview builds its page with this too):
+    its texts from the one renderer, in the order this assignment shows them, and where its forms post."""
+    prompt_html, left_html, right_html = raters.item_html(assignment)
+    n_wanted = study.comparisons_per_rater
+    return {
         "study": study,
-        "assignment": assignment,
         "prompt_html": prompt_html,
         "left_html": left_html,
         "right_html": right_html,
         "position": n_voted + 1,
         "n_wanted": n_wanted,
         "percent": round(100 * n_voted / n_wanted) if n_wanted else 100,
-        "wait_ms": max(0, int((study.min_seconds_on_page - waited) * 1000)),
+        "wait_ms": max(0, int(wait_seconds * 1000)),
         "questions": study.questions(),
-        # Only a short first lease needs the page's sign of life (its script posts to the alive URL once).
-        "short_lease": (assignment.lease_expires_at - assignment.leased_at).total_seconds() < study.lease_seconds,
+        **urls,
     }
-    mode = mode_for(study)
-    return render(request, mode.template, mode.page_context(context, assignment.comparison_id))
 
 
 VOTE_MESSAGES = {

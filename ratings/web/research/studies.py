@@ -7,7 +7,8 @@ from django.views.decorators.http import require_POST
 
 from inference_workers.models import Response
 from inference_workers.tasks import compute_style_features
-from ratings.models import Study, Vote
+from ratings.actions.launch import readiness
+from ratings.models import Study, StudyStatus, Vote
 from webapp.roles import researcher_required
 
 
@@ -27,20 +28,27 @@ def study_list(request):
 @researcher_required
 def study_detail(request, slug):
     study = get_object_or_404(Study.objects.select_related("prompt_set", "reference_model"), slug=slug)
-    models = study.language_models.annotate(
-        n_responses=Count("responses", filter=Q(responses__prompt__prompt_set=study.prompt_set)),
-        n_styled=Count(
-            "responses",
-            filter=Q(responses__prompt__prompt_set=study.prompt_set, responses__style_computed_at__isnull=False),
-        ),
-    )
+    ready = readiness(study)
     context = {
         "study": study,
-        "models": models,
-        "n_prompts": study.prompt_set.prompts.count(),
-        "n_comparisons": study.comparisons.count(),
+        "models": ready.models,
+        "readiness": ready,
+        "launching": study.launch_requested_at is not None,
+        "n_prompts": ready.n_prompts,
+        "n_comparisons": ready.n_comparisons,
         "n_votes": Vote.objects.filter(comparison__study=study).count(),
         "n_raters": study.raters.count(),
+        "styled": dict(
+            study.language_models.annotate(
+                n=Count(
+                    "responses",
+                    filter=Q(
+                        responses__prompt__prompt_set=study.prompt_set, responses__style_computed_at__isnull=False
+                    ),
+                )
+            ).values_list("pk", "n")
+        ),
+        "is_draft": study.status == StudyStatus.DRAFT,
     }
     return render(request, "ratings/study_detail.html", context)
 

@@ -1,18 +1,26 @@
 """Researchers' pages under /studies/: the study list and pages, the dashboards, the quality page.
 
-Three URL namespaces (``ratings``, ``dashboard``, ``quality``), each a (patterns, app_name) pair that
+Four URL namespaces (``ratings``, ``dashboard``, ``quality``, ``preview``), each a (patterns, app_name) pair that
 webapp/urls.py includes.
 """
 
 from django.urls import path
 
-from ratings.web.research import dashboards, quality, studies
+from ratings.web.research import dashboards, preview, quality, recruitment, setup, studies
 
 study_pages = (
     [
         path("", studies.study_list, name="study-list"),
+        path("new/", setup.study_new, name="study-new"),
         path("<slug:slug>/", studies.study_detail, name="study-detail"),
         path("<slug:slug>/style-features/", studies.study_compute_style, name="study-compute-style"),
+        path("<slug:slug>/setup/<str:step>/", setup.study_setup, name="study-setup"),
+        path("<slug:slug>/clone/", setup.study_clone, name="study-clone"),
+        path("<slug:slug>/launch/", setup.study_launch, name="study-launch"),
+        path("<slug:slug>/close/", setup.study_close, name="study-close"),
+        path("<slug:slug>/reopen/", setup.study_reopen, name="study-reopen"),
+        path("<slug:slug>/recruitment/", recruitment.recruitment_kit, name="study-recruitment"),
+        path("<slug:slug>/recruitment/<str:name>", recruitment.approval_download, name="study-approvals"),
     ],
     "ratings",
 )
@@ -39,3 +47,6 @@ quality_pages = (
     ],
     "quality",
 )
+
+# The preview names a study by its token, as rater URLs do (webapp/urls.py mounts it at /preview/).
+preview_pages = ([path("<str:study_token>/", preview.preview, name="item")], "preview")
