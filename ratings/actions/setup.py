@@ -94,7 +94,10 @@ def do_upload_prompts(study: Study, title: str, records: list[dict]) -> PromptSe
 def do_clone_study(study: Study, user=None) -> Study:
     """A new draft with the study's settings, models and prompts; no comparisons, raters or votes, and a
     fresh rater token and completion code (a rater of the original cannot complete the copy)."""
-    copy_fields = SETUP_FIELDS - {"title", "completion_code"}
+    copy_fields = (SETUP_FIELDS - {"title", "completion_code"}) | {
+        "exclude_after_failed_checks",
+        "exclude_below_median_seconds",
+    }
     with transaction.atomic():
         clone = Study.objects.create(
             slug=unique_slug(study.title),

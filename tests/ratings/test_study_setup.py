@@ -218,13 +218,17 @@ def test_a_study_is_cloned_into_a_new_draft(researcher_client):
     a, b = factories.model(), factories.model()
     ps = factories.prompt_set()
     factories.prompt(ps)
-    original = factories.study(ps, [a, b], votes_per_comparison=5, instructions="Read both.", status=StudyStatus.CLOSED)
+    original = factories.study(
+        ps, [a, b], votes_per_comparison=5, instructions="Read both.", exclude_after_failed_checks=4,
+        status=StudyStatus.CLOSED,
+    )  # fmt: skip
     response = researcher_client.post(reverse("ratings:study-clone", args=[original.slug]))
     clone = Study.objects.exclude(pk=original.pk).get()
     assert response["Location"] == step_url(clone, "basics")
     assert clone.title == f"Copy of {original.title}" and clone.status == StudyStatus.DRAFT
     assert set(clone.language_models.all()) == {a, b} and clone.prompt_set == ps
     assert clone.votes_per_comparison == 5 and clone.instructions == "Read both."
+    assert clone.exclude_after_failed_checks == 4
     assert clone.token != original.token and clone.completion_code != original.completion_code
     assert clone.comparisons.count() == 0
     # The original is closed: its set-up pages send the researcher to clone it instead.

@@ -133,7 +133,7 @@ def read_prompt_file(name: str, data: bytes) -> list[dict]:
     if len(data) > MAX_BYTES:
         raise PromptFileInvalid([f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB."])
     text = _decode(data)
-    if text.count("\n") >= MAX_LINES:
+    if len(text.splitlines()) > MAX_LINES:
         raise PromptFileInvalid([f"The file has more than {MAX_LINES:,} lines."])
     lower = name.lower()
     if lower.endswith((".jsonl", ".json", ".ndjson")):
