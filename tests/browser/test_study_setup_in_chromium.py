@@ -19,6 +19,7 @@ from tests.chromium import CHROMIUM, SCREENSHOTS
 from tests.webapp.test_main_command import wait_on_progress
 
 N_PROMPTS = 20
+TITLE = "Short answers: SmolLM2 against imported answers"
 QUESTIONS = [f"In one sentence, what is {thing}?" for thing in (
     "a river", "a mountain", "rain", "a library", "a violin", "bread", "a bridge", "a comet", "a forest", "snow",
     "a lighthouse", "a volcano", "a desert", "an island", "a clock", "a kite", "a harbour", "a glacier", "a meadow",
@@ -52,9 +53,11 @@ def save_and_continue(page) -> None:
 
 def launch_progress(study: Study) -> tuple:
     """What advances while a launch runs: the jobs' answers and tokens, the comparisons, the status."""
-    jobs = GenerationJob.objects.filter(prompt_set__studies=study).values_list("status", "done", "completion_tokens")
+    jobs = GenerationJob.objects.filter(prompt_set__studies=study).values_list(
+        "status", "done", "completion_tokens", "tokens_in_flight", "heartbeat_at"
+    )
     study.refresh_from_db()
-    return (sorted(jobs), study.comparisons.count(), study.status, study.launch_error)
+    return (sorted(jobs, key=str), study.comparisons.count(), study.status, study.launch_error)
 
 
 @pytest.mark.browser
@@ -74,9 +77,9 @@ def test_a_researcher_takes_a_study_from_empty_to_open_through_the_site(
         page = context.new_page()
         page.goto(base + reverse("ratings:study-list"))
         page.click("#new-study")
-        page.fill("#id_title", "Short answers: SmolLM2 against imported answers")
+        page.fill("#id_title", TITLE)
         save_and_continue(page)
-        study = Study.objects.get()
+        study = Study.objects.get(title=TITLE)
         assert study.status == StudyStatus.DRAFT and page.url.endswith(f"/studies/{study.slug}/setup/models/")
         # Models: the ready ones, with their role.
         page.get_by_label(f"{smollm2} · Base").check()

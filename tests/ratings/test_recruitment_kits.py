@@ -129,3 +129,17 @@ def test_kits_and_lists_are_for_researchers_only(client):
         reverse("ratings:study-approvals", args=[study.slug, "prolific-approve.txt"]),
     ):
         assert client.get(url)["Location"].startswith("/admin/login/")
+
+
+def test_invite_links_are_made_from_the_kit_page(researcher_client):
+    study = rating_study(n_prompts=1, recruitment=Recruitment.INVITE)
+    kit = reverse("ratings:study-recruitment", args=[study.slug])
+    assert researcher_client.get(kit).status_code == 200
+    researcher_client.post(reverse("ratings:study-invites", args=[study.slug]))
+    html = researcher_client.get(kit).content.decode()
+    tokens = list(study.raters.values_list("token", flat=True))
+    assert len(tokens) == 10 and all(f"/r/{study.token}/?invite={t}" in html for t in tokens)
+    # An invite link lets its rater in.
+    entered = researcher_client.get(f"/r/{study.token}/?invite={tokens[0]}", follow=True)
+    assert "Answer A" in entered.content.decode()
+    assert f"?invite={tokens[0]}" not in researcher_client.get(kit).content.decode()  # used now

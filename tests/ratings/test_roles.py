@@ -7,7 +7,13 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-STAFF_PAGES = ["/studies/", "/admin/", "/admin/ratings/study/", "/admin/inference_workers/languagemodel/"]
+STAFF_PAGES = [
+    "/studies/",
+    "/studies/new/",
+    "/admin/",
+    "/admin/ratings/study/",
+    "/admin/inference_workers/languagemodel/",
+]
 
 
 @pytest.mark.parametrize("url", STAFF_PAGES)

@@ -3,12 +3,15 @@ approve / reject files the platforms take for bulk actions (``ratings/analysis/a
 
 import json
 
+from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from ratings.actions.raters import do_invite_raters
 from ratings.analysis import approvals
-from ratings.models import Study
+from ratings.models import Recruitment, Study
 from ratings.platforms import mturk, prolific
 from webapp.roles import researcher_required
 
@@ -34,8 +37,32 @@ def recruitment_kit(request, slug):
         "decisions": rows,
         "n_approve": sum(d.approve for d in rows),
         "n_reject": sum(not d.approve for d in rows),
+        # Invite links not used yet (a rater who has consented or voted has used theirs).
+        "invites": [
+            f"{entry}?invite={token}"
+            for token in study.raters.filter(platform=Recruitment.INVITE, consented_at__isnull=True)
+            .filter(assignments__isnull=True)
+            .order_by("pk")
+            .values_list("token", flat=True)
+        ],
+        "invites_per_click": INVITES_PER_CLICK,
     }
     return render(request, "ratings/recruitment.html", context)
+
+
+INVITES_PER_CLICK = 10
+
+
+@require_POST
+@researcher_required
+def create_invites(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    if study.recruitment != Recruitment.INVITE:
+        messages.error(request, "This study does not recruit by invitation (its Recruitment step says how).")
+    else:
+        do_invite_raters(study, INVITES_PER_CLICK)
+        messages.info(request, f"{INVITES_PER_CLICK} invite links created.")
+    return redirect("ratings:study-recruitment", slug=slug)
 
 
 DOWNLOADS = {

@@ -20,6 +20,7 @@ study_pages = (
         path("<slug:slug>/close/", setup.study_close, name="study-close"),
         path("<slug:slug>/reopen/", setup.study_reopen, name="study-reopen"),
         path("<slug:slug>/recruitment/", recruitment.recruitment_kit, name="study-recruitment"),
+        path("<slug:slug>/recruitment/invites/", recruitment.create_invites, name="study-invites"),
         path("<slug:slug>/recruitment/<str:name>", recruitment.approval_download, name="study-approvals"),
     ],
     "ratings",
