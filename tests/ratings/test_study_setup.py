@@ -247,3 +247,14 @@ def test_set_up_pages_are_for_researchers_only(client):
     for url in urls:
         assert client.post(url).status_code == 403
     assert Study.objects.count() == 1
+
+
+def test_a_draft_without_prompts_yet_opens_every_researcher_page(researcher_client):
+    """A draft may have no prompt set yet (it is saved at the first step): no page may fail on it."""
+    study = new_draft(researcher_client)
+    pages = ["ratings:study-detail", "ratings:study-recruitment", "quality:study-quality", "judges:dashboard"]
+    pages += [f"dashboard:{name}" for name in ("overview", "substance", "matrix", "activity", "raters")]
+    for name in pages:
+        assert researcher_client.get(reverse(name, args=[study.slug])).status_code == 200, name
+    assert researcher_client.get(reverse("preview:item", args=[study.token])).status_code == 200
+    assert "Nothing to show yet" in researcher_client.get(reverse("preview:item", args=[study.token])).content.decode()
