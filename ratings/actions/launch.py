@@ -185,9 +185,9 @@ def _stop_launch(study: Study, reason: str) -> str:
 
 def do_advance_launch(study_id: int) -> str:
     """One look at a launching study: "waiting" (jobs still run), "opened", "stopped" (with the reason
-    stored in ``launch_error``), or "idle" (not launching)."""
-    study = Study.objects.select_related("prompt_set").get(pk=study_id)
-    if study.launch_requested_at is None or study.status != StudyStatus.DRAFT:
+    stored in ``launch_error``), or "idle" (not launching, or deleted since)."""
+    study = Study.objects.select_related("prompt_set").filter(pk=study_id).first()
+    if study is None or study.launch_requested_at is None or study.status != StudyStatus.DRAFT:
         return "idle"
     state = readiness(study)
     if state.jobs_running:

@@ -125,3 +125,54 @@ def test_close_and_reopen_ask_first_and_the_closed_page_says_what_closing_means(
     researcher_client.post(reverse("ratings:study-reopen", args=[study.slug]), {"confirm": "yes"})
     study.refresh_from_db()
     assert study.status == StudyStatus.OPEN
+
+
+def test_a_model_refused_while_its_answers_are_awaited_stops_the_launch(django_capture_on_commit_callbacks):
+    study, (m0, m1) = draft(answered=(True, False))
+    with django_capture_on_commit_callbacks(execute=False):
+        (job,) = do_launch_study(study)
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    m0.status, m0.status_message = ModelStatus.REFUSED, "Refused: the endpoint answered 401."
+    m0.save()
+    assert do_advance_launch(study.pk) == "stopped"
+    study.refresh_from_db()
+    assert "Model 0 cannot answer: it is refused: Refused: the endpoint answered 401." in study.launch_error
+    assert study.status == StudyStatus.DRAFT and study.comparisons.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_looks_again_while_a_job_runs_and_opens_the_study_when_it_ends(worker):
+    """advance_launch in the real worker: "waiting" sends itself again a few seconds later, until the job ends."""
+    from tests.webapp.test_main_command import wait_on_progress
+
+    study, (m0, m1) = draft(n_prompts=3, answered=(True, False))
+    # A job already under way (its worker is elsewhere): Launch queues nothing more and waits on it.
+    job = GenerationJob.objects.create(
+        model=m1, prompt_set=study.prompt_set, decoding_config=factories.imported_decoding_config(), total=3,
+        status=JobStatus.RUNNING,
+    )  # fmt: skip
+    assert do_launch_study(study) == []
+    looks = lambda: worker_results("ratings.tasks.advance_launch")  # noqa: E731
+    wait_on_progress(lambda: len(looks()) >= 2, lambda: len(looks()), "advance_launch looking again")
+    assert all(r == {"study": study.pk, "state": "waiting"} for r in looks())
+    study.refresh_from_db()
+    assert study.status == StudyStatus.DRAFT
+    for p in study.prompt_set.prompts.all():
+        factories.response(m1, p, f"Model 1 on {p.text}")
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, done=3)
+    wait_on_progress(
+        lambda: study.__class__.objects.get(pk=study.pk).status == StudyStatus.OPEN,
+        lambda: len(looks()),
+        "the launch opening the study",
+    )
+    assert study.comparisons.filter(is_gold=False).count() == 3
+
+
+def worker_results(task_name: str) -> list:
+    """What the worker's runs of a task returned (django-celery-results), oldest first."""
+    import json
+
+    from django_celery_results.models import TaskResult
+
+    rows = TaskResult.objects.filter(task_name=task_name, status="SUCCESS").order_by("date_done")
+    return [json.loads(r.result) for r in rows]
