@@ -75,3 +75,10 @@ def test_the_preview_is_for_researchers_only(client):
     url = reverse("preview:item", args=[study.token])
     assert client.get(url)["Location"].startswith("/admin/login/")
     assert written_rows() == (0, 0, 0)
+
+
+def test_the_preview_of_an_mturk_study_may_not_be_framed(researcher_client):
+    study = rating_study(n_prompts=1, recruitment="mturk")
+    page = researcher_client.get(reverse("preview:item", args=[study.token]))
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY"

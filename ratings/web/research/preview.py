@@ -70,8 +70,8 @@ def preview_items(study: Study) -> list[PreviewItem]:
 @rater_page
 @researcher_required
 def preview(request, study_token):
+    # No request.rater_study: a researcher's page is framed by no one, not even the study's platform.
     study = get_object_or_404(Study.objects.select_related("prompt_set"), token=study_token)
-    request.rater_study = study
     mode = mode_for(study)
     items = preview_items(study)
     here = reverse("preview:item", args=[study.token])
