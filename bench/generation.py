@@ -172,7 +172,7 @@ def main() -> None:
     )
     print(f"job path: {args.prompts} prompts, batches of {args.batch_size}, {args.max_new_tokens} new tokens")
     started = time.perf_counter()
-    status = jobs.run_job(job.pk, "bench", jobs.local_work(args.batch_size))
+    status = jobs.run_job(job.pk, jobs.local_work(args.batch_size), dispatch="bench")
     job_seconds = time.perf_counter() - started
     job.refresh_from_db()
     if status != JobStatus.SUCCEEDED:

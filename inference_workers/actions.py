@@ -4,17 +4,19 @@ import logging
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from inference_workers.backends.base import Refused
 from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import reopen, request_cancel, requeue_stalled
+from inference_workers.claims import reopen, reopen_lapsed_shards, request_cancel, requeue_stalled
 from inference_workers.dispatch import resend_unsent, send_on_commit
 from inference_workers.models import (
     DecodingConfig,
     GenerationJob,
+    GenerationShard,
     JobStatus,
     LanguageModel,
     ModelKind,
@@ -24,6 +26,7 @@ from inference_workers.models import (
     PromptSet,
     Response,
 )
+from inference_workers.shards import tasks_for
 from inference_workers.style_features import style_features
 
 logger = logging.getLogger(__name__)
@@ -203,13 +206,16 @@ def decoding_config_for(**values) -> DecodingConfig:
 
 
 def do_queue_generation_job(job: GenerationJob) -> None:
-    """Send the job to its queue (after commit) under a fresh task id; older deliveries then step aside."""
+    """Send the job to its queue (after commit): one delivery per shard, so that every worker on the queue
+        can take its shards (inference_workers/shards.py). They carry a fresh dispatch id (``celery_task_id``, also
+    the first one's task id): deliveries of an older dispatch then step aside."""
     backend = backend_for(job.model)
     task_id = str(uuid.uuid4())
     GenerationJob.objects.filter(pk=job.pk).update(celery_task_id=task_id)
     job.celery_task_id = task_id
     queue = job.queue or backend.queue
-    send_on_commit(job, "error", backend.task, (job.pk,), task_id=task_id, queue=queue)
+    copies = tasks_for(max(job.total - job.done, 1), settings.STYLEGAP_SHARD_PROMPTS)
+    send_on_commit(job, "error", backend.task, (job.pk, task_id), copies=copies, task_id=task_id, queue=queue)
 
 
 def do_start_generation_job(
@@ -245,15 +251,24 @@ def do_cancel_generation_job(job: GenerationJob) -> None:
 
 def do_retry_generation_job(job: GenerationJob) -> GenerationJob:
     """Queue a failed or cancelled job again; it answers only the prompts still unanswered."""
-    reopened = reopen(GenerationJob.objects.select_related("model"), job.pk, do_queue_generation_job)
+    reopened = reopen(GenerationJob.objects.select_related("model"), job.pk, do_queue_generation_job, GenerationShard)
     if reopened is None:
         raise JobRefused("Only a failed or cancelled job can be retried.")
     return reopened
 
 
 def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:
-    """Queue again every running generation job whose worker died."""
-    return requeue_stalled(GenerationJob.objects.all(), stale_after_s, do_queue_generation_job)
+    """Queue again every running generation job whose workers all died."""
+    return requeue_stalled(GenerationJob.objects.all(), stale_after_s, do_queue_generation_job, GenerationShard)
+
+
+def do_reoffer_lapsed_generation_shards() -> list[int]:
+    """Shards whose worker stopped renewing its lease, open again, and a delivery of their job queued for
+    them (a live worker on the job takes them sooner: shards.py). Returns the jobs' ids."""
+    job_ids = reopen_lapsed_shards(GenerationShard.objects.filter(job__status=JobStatus.RUNNING))
+    for job in GenerationJob.objects.select_related("model").filter(pk__in=job_ids):
+        do_queue_generation_job(job)
+    return job_ids
 
 
 def do_resend_unsent_jobs(grace_s: float) -> list[int]:

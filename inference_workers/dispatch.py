@@ -21,9 +21,10 @@ logger = logging.getLogger(__name__)
 BROKER_DOWN = "Queued; the broker is unreachable, will retry."
 
 
-def send_on_commit(row: models.Model, note_field: str, task: str, args: tuple, **options) -> None:
-    """Mark ``row`` unsent now, and send ``task`` after commit; on failure write ``BROKER_DOWN`` to
-    ``note_field`` (the field its page shows) and leave it for ``resend_unsent``."""
+def send_on_commit(row: models.Model, note_field: str, task: str, args: tuple, copies: int = 1, **options) -> None:
+    """Mark ``row`` unsent now, and send ``task`` after commit (``copies`` deliveries of it: the first under
+    ``options``' task id, the others under their own, for a job many workers share); on failure write
+    ``BROKER_DOWN`` to ``note_field`` (the field its page shows) and leave it for ``resend_unsent``."""
     rows = type(row).objects.filter(pk=row.pk)
     now = timezone.now()
     rows.update(unsent_since=now)
@@ -32,6 +33,9 @@ def send_on_commit(row: models.Model, note_field: str, task: str, args: tuple, *
     def send() -> None:
         try:
             current_app.send_task(task, args, **options)
+            others = {k: v for k, v in options.items() if k != "task_id"}
+            for _ in range(copies - 1):
+                current_app.send_task(task, args, **others)
         except Exception:
             logger.warning("the broker is unreachable: %s %s waits for resend_unsent", type(row).__name__, row.pk)
             rows.filter(unsent_since=now).update(**{note_field: BROKER_DOWN})

@@ -263,6 +263,68 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class ShardStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Shard(models.Model):
+    """A piece of a job (prompts, benchmark items or judging orders) that one worker takes at a time.
+
+    A worker claims an open shard, or a running one whose lease lapsed (its worker died), with
+    ``SELECT ... FOR UPDATE SKIP LOCKED`` (``claims.claim_shard``); its heartbeat renews the lease while it
+    works. ``keys`` are the items' keys as the job kind stores them; a shard only ever asks for the ones
+    not stored yet, so a shard taken over resumes where its last worker stopped.
+    The concrete tables (``GenerationShard``, ``BenchmarkShard``, ``judges.JudgingShard``) add ``job``.
+    """
+
+    index = models.PositiveIntegerField()
+    keys = models.JSONField(default=list)
+    size = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=ShardStatus.choices, default=ShardStatus.OPEN)
+    # Claims so far, takeovers of a lapsed lease included: the third failed one fails the job.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True, help_text="The worker holding it (or that last held it).")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A takeover keeps who held the shard before and when it last heard from it.
+    previous_worker = models.CharField(max_length=255, blank=True)
+    previous_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Items stored per second by its worker (this claim); the job's ETA divides what is left by their sum.
+    items_per_second = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["job_id", "index"]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of {self.job_id} ({self.status})"
+
+    @property
+    def seconds_to_takeover(self) -> float | None:
+        """From the last heartbeat of the worker it was taken from to this claim."""
+        if self.previous_heartbeat_at is None or self.claimed_at is None:
+            return None
+        return (self.claimed_at - self.previous_heartbeat_at).total_seconds()
+
+
+def shard_constraints(prefix: str) -> list:
+    return [
+        models.UniqueConstraint(fields=["job", "index"], name=f"{prefix}_shard_index_unique"),
+        models.CheckConstraint(name=f"{prefix}_shard_done_within_size", condition=Q(done__lte=F("size"))),
+        models.CheckConstraint(
+            name=f"{prefix}_shard_running_has_lease",
+            condition=~Q(status=ShardStatus.RUNNING) | Q(lease_expires_at__isnull=False),
+        ),
+    ]
+
+
 class GenerationJob(models.Model):
     """Model x prompt set x decoding config: produce every missing Response."""
 
@@ -316,6 +378,17 @@ class GenerationJob(models.Model):
     def tokens_so_far(self) -> int:
         """Completion tokens of the stored answers and of the batch being decoded."""
         return self.completion_tokens + self.tokens_in_flight
+
+
+class GenerationShard(Shard):
+    """Prompts of a generation job (``keys``: prompt ids) and the tokens of the batch its worker decodes."""
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="shards")
+    tokens_in_flight = models.BigIntegerField(default=0)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+
+    class Meta(Shard.Meta):
+        constraints = shard_constraints("generation")
 
 
 class Response(models.Model):
@@ -462,3 +535,12 @@ class CheckpointUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} for {self.model}"
+
+
+class BenchmarkShard(Shard):
+    """Items of a measured benchmark run (``keys``: item ids)."""
+
+    job = models.ForeignKey(BenchmarkRun, on_delete=models.CASCADE, related_name="shards")
+
+    class Meta(Shard.Meta):
+        constraints = shard_constraints("benchmark")

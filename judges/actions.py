@@ -15,10 +15,11 @@ from django.db import transaction
 from django.db.models import Count
 
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import reopen, request_cancel, requeue_stalled
-from inference_workers.models import LanguageModel, ModelStatus, Response
+from inference_workers.claims import reopen, reopen_lapsed_shards, request_cancel, requeue_stalled
+from inference_workers.models import JobStatus, LanguageModel, ModelStatus, Response
+from inference_workers.shards import tasks_for
 from judges.formats import ImportedVerdict
-from judges.models import Judge, JudgePrompt, JudgeVerdict, JudgingJob, Outcome, VerdictSource
+from judges.models import Judge, JudgePrompt, JudgeVerdict, JudgingJob, JudgingShard, Outcome, VerdictSource
 from judges.verdicts import VerdictParser, template_problem
 from ratings.models import Comparison, Study
 
@@ -92,12 +93,21 @@ def check_runnable(judge: Judge) -> None:
 
 
 def do_queue_judging_job(job: JudgingJob) -> None:
-    """Send the job to the judge model's queue (after commit) under a fresh task id."""
+    """Send the job to the judge model's queue (after commit): one delivery per shard, so every worker on the
+    queue can take its shards (inference_workers/shards.py), under a fresh dispatch id (``celery_task_id``):
+    deliveries of an older dispatch then step aside."""
     task_id = str(uuid.uuid4())
     JudgingJob.objects.filter(pk=job.pk).update(celery_task_id=task_id)
     job.celery_task_id = task_id
     queue = job.queue or backend_for(job.judge.model).queue
-    transaction.on_commit(lambda: current_app.send_task(JUDGING_TASK, (job.pk,), task_id=task_id, queue=queue))
+    copies = tasks_for(max(job.total - job.done, 1), settings.STYLEGAP_SHARD_JUDGING_ITEMS)
+
+    def send() -> None:
+        current_app.send_task(JUDGING_TASK, (job.pk, task_id), task_id=task_id, queue=queue)
+        for _ in range(copies - 1):
+            current_app.send_task(JUDGING_TASK, (job.pk, task_id), queue=queue)
+
+    transaction.on_commit(send)
 
 
 def do_start_judging_job(
@@ -131,7 +141,7 @@ def do_cancel_judging_job(job: JudgingJob) -> None:
 
 def do_retry_judging_job(job: JudgingJob) -> JudgingJob:
     """Queue a failed or cancelled job again; it asks only for the verdicts still missing."""
-    reopened = reopen(JudgingJob.objects.select_related("judge__model"), job.pk, do_queue_judging_job)
+    reopened = reopen(JudgingJob.objects.select_related("judge__model"), job.pk, do_queue_judging_job, JudgingShard)
     if reopened is None:
         raise JudgeRefused("Only a failed or cancelled judging job can be retried.")
     return reopened
@@ -140,7 +150,15 @@ def do_retry_judging_job(job: JudgingJob) -> JudgingJob:
 def do_resume_stalled_judging_jobs(stale_after_s: float) -> list[int]:
     """Queue again every running judging job whose worker died (it resumes with the missing verdicts)."""
     rows = JudgingJob.objects.select_related("judge__model")
-    return requeue_stalled(rows, stale_after_s, do_queue_judging_job)
+    return requeue_stalled(rows, stale_after_s, do_queue_judging_job, JudgingShard)
+
+
+def do_reoffer_lapsed_judging_shards() -> list[int]:
+    """Shards whose worker stopped renewing its lease, open again, with a delivery of their job queued."""
+    job_ids = reopen_lapsed_shards(JudgingShard.objects.filter(job__status=JobStatus.RUNNING))
+    for job in JudgingJob.objects.select_related("judge__model").filter(pk__in=job_ids):
+        do_queue_judging_job(job)
+    return job_ids
 
 
 def queue_snapshot(study_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Running a judging job: claim it, ask the judge model for every verdict still missing, store each batch.
+"""Running a judging job: its orders in shards that any number of workers take (inference_workers/shards.py),
+each shard asking the judge model for its verdicts still missing, batch by batch.
 
 The job's items are the study's comparisons (attention checks left out; or a seeded sample of them), each
 in both orders: (A first, B second) and (B first, A second). Like a generation job (inference_workers/jobs.py)
@@ -9,8 +10,8 @@ on ``gpu`` for a local model, concurrent with back-off on ``api``. Between batch
 (done, unparsed, tokens, cost, verdicts per second, ETA) and its heartbeat, and checks the cancel flag;
 during a local batch the heartbeat and the cancel check run about once a second.
 
-Progress figures: verdicts/s = verdicts stored in this run / seconds since it started; ETA = verdicts left /
-verdicts per second.
+Progress figures, added up over the shards being worked on (one per worker): verdicts/s = Σ_workers verdicts
+stored on their shard / seconds since they took it; ETA = verdicts left / verdicts per second.
 """
 
 import logging
@@ -18,25 +19,22 @@ import random
 import time
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.conf import settings
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from inference_workers.backends.base import ChatBatch, Sampling, listening_to_steps
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import claim
-from inference_workers.models import JobStatus, Prompt, Response
+from inference_workers.models import JobStatus, Prompt, Response, ShardStatus
+from inference_workers.shards import JobCancelled, ShardedKind, held_shard, renew, work_on
 from judges.actions import queue_snapshot
-from judges.models import JudgeVerdict, JudgingJob, Outcome
+from judges.models import JudgeVerdict, JudgingJob, JudgingShard, Outcome
 from judges.verdicts import messages, parse
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 1.0
-CLOSED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
-
-
-class JobCancelled(Exception):
-    pass
+__all__ = ["JobCancelled"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,13 @@ class Item:
 
 
 def job_items(job: JudgingJob) -> list[Item]:
-    """Every comparison of the job (all, or its seeded sample) in both orders."""
+    """Every comparison of the job (all, or its seeded sample) in both orders; read once per job object."""
+    if getattr(job, "_items", None) is None:
+        job._items = read_job_items(job)
+    return job._items
+
+
+def read_job_items(job: JudgingJob) -> list[Item]:
     comparisons = list(
         job.study.comparisons.filter(is_gold=False).select_related("prompt", "response_a", "response_b").order_by("pk")
     )
@@ -70,15 +74,6 @@ def pending_items(job: JudgingJob, items: list[Item]) -> list[Item]:
     return [i for i in items if (i.first.pk, i.second.pk) not in have]
 
 
-def claim_job(job_id: int, task_id: str | None) -> JudgingJob | None:
-    rows = JudgingJob.objects.select_related("judge__model", "judge__prompt", "study")
-    job = claim(rows, job_id, task_id, closed=CLOSED)
-    if job is not None:
-        job.started_at = job.started_at or job.heartbeat_at
-        job.save(update_fields=["started_at"])
-    return job
-
-
 def cancel_requested(job: JudgingJob) -> bool:
     return JudgingJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
 
@@ -93,6 +88,7 @@ def heartbeat(job: JudgingJob):
         if now - last < HEARTBEAT_EVERY_S:
             return
         last = now
+        renew()
         JudgingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
         if cancel_requested(job):
             raise JobCancelled
@@ -123,10 +119,14 @@ def store_batch(job: JudgingJob, items: list[Item], batch: ChatBatch) -> None:
     JudgeVerdict.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def record_progress(job: JudgingJob, done: int, started: float, asked: int, batch: ChatBatch | None = None) -> bool:
-    """Write done, unparsed, rate, ETA and the heartbeat (and the batch's tokens and cost); True when cancelled."""
-    elapsed = time.perf_counter() - started
-    rate = asked / elapsed if asked and elapsed > 0 else None
+def record_progress(job: JudgingJob, started: float, asked: int, batch: ChatBatch | None = None) -> bool:
+    """Write done, unparsed, rate, ETA and the heartbeats (and the batch's tokens and cost); True when cancelled."""
+    done = stored_verdicts(job)
+    shard = held_shard()
+    if shard is not None:
+        elapsed = time.perf_counter() - started
+        renew(done=min(shard_done(job, shard), shard.size), items_per_second=asked / elapsed if asked else None)
+    rate = JudgingShard.objects.filter(job=job, status=ShardStatus.RUNNING).aggregate(r=Sum("items_per_second"))["r"]
     updates = {
         "done": min(done, job.total),
         "unparsed": JudgeVerdict.objects.filter(job=job, outcome=Outcome.UNPARSED).count(),
@@ -146,10 +146,26 @@ def record_progress(job: JudgingJob, done: int, started: float, asked: int, batc
     return cancel_requested(job)
 
 
+def verdicts_of(job: JudgingJob):
+    return JudgeVerdict.objects.filter(judge_id=job.judge_id, study_id=job.study_id, repeat=0)
+
+
+def stored_verdicts(job: JudgingJob) -> int:
+    """Verdicts of the job's orders stored (by this job, or an earlier one of the same judge on the study)."""
+    wanted = {(i.first.pk, i.second.pk) for i in job_items(job)}
+    return len(wanted & set(verdicts_of(job).values_list("response_first_id", "response_second_id")))
+
+
+def shard_done(job: JudgingJob, shard: JudgingShard) -> int:
+    wanted = {tuple(key) for key in shard.keys}
+    return len(wanted & set(verdicts_of(job).values_list("response_first_id", "response_second_id")))
+
+
 def finish(job: JudgingJob, status: str, error: str = "") -> None:
     JudgingJob.objects.filter(pk=job.pk).update(
         status=status,
         error=error[:5000],
+        done=min(stored_verdicts(job), job.total),
         unparsed=JudgeVerdict.objects.filter(job=job, outcome=Outcome.UNPARSED).count(),
         eta_seconds=0 if status == JobStatus.SUCCEEDED else None,
         finished_at=timezone.now(),
@@ -157,40 +173,53 @@ def finish(job: JudgingJob, status: str, error: str = "") -> None:
     )
 
 
-def run_judging_job(job_id: int, task_id: str | None) -> str:
-    """Claim the job, ask for the missing verdicts batch by batch, and record how it ended."""
-    job = claim_job(job_id, task_id)
-    if job is None:
-        return "skipped"
+def start_job(job: JudgingJob) -> None:
+    """A worker joins: the job's start time (the first worker's) and its total (comparisons x 2 orders)."""
+    JudgingJob.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=timezone.now())
+    job.total = len(job_items(job))
+    JudgingJob.objects.filter(pk=job.pk).update(total=job.total)
+
+
+def run_shard(job: JudgingJob, shard: JudgingShard) -> None:
+    """Ask for the shard's verdicts still missing, batch by batch, writing progress after each."""
     judge = job.judge
     started = time.perf_counter()
-    try:
-        items = job_items(job)
-        pending = pending_items(job, items)
-        job.total = len(items)
-        done = len(items) - len(pending)
-        JudgingJob.objects.filter(pk=job.pk).update(total=job.total)
-        record_progress(job, done, started, 0)
-        conversations = [
-            messages(judge.prompt.system, judge.prompt.user, i.prompt.text, i.first.text, i.second.text)
-            for i in pending
-        ]
-        sampling = Sampling(judge.temperature, judge.top_p, judge.max_new_tokens, judge.seed)
-        asked = 0
-        with listening_to_steps(heartbeat(job)):
-            for batch in backend_for(judge.model).chat(judge.model, conversations, sampling):
-                store_batch(job, pending, batch)
-                asked += len(batch.replies)
-                done += len(batch.replies)
-                if record_progress(job, done, started, asked, batch):
-                    raise JobCancelled
-    except JobCancelled:
-        finish(job, JobStatus.CANCELLED)
-        return JobStatus.CANCELLED
-    except Exception as exc:
-        logger.exception("judging job %s failed", job_id)
-        finish(job, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        return JobStatus.FAILED
-    finish(job, JobStatus.SUCCEEDED)
-    queue_snapshot(job.study_id)
-    return JobStatus.SUCCEEDED
+    wanted = {tuple(key) for key in shard.keys}
+    pending = [i for i in pending_items(job, job_items(job)) if (i.first.pk, i.second.pk) in wanted]
+    record_progress(job, started, 0)
+    conversations = [
+        messages(judge.prompt.system, judge.prompt.user, i.prompt.text, i.first.text, i.second.text) for i in pending
+    ]
+    sampling = Sampling(judge.temperature, judge.top_p, judge.max_new_tokens, judge.seed)
+    asked = 0
+    with listening_to_steps(heartbeat(job)):
+        for batch in backend_for(judge.model).chat(judge.model, conversations, sampling):
+            store_batch(job, pending, batch)
+            asked += len(batch.replies)
+            if record_progress(job, started, asked, batch):
+                raise JobCancelled
+
+
+def finish_job(job: JudgingJob, status: str, error: str = "") -> None:
+    finish(job, status, error)
+    if status == JobStatus.SUCCEEDED:
+        queue_snapshot(job.study_id)
+
+
+def judging_kind() -> ShardedKind:
+    return ShardedKind(
+        name="judging job",
+        jobs=JudgingJob.objects.select_related("judge__model", "judge__prompt", "study"),
+        shard_model=JudgingShard,
+        pending_keys=lambda job: [[i.first.pk, i.second.pk] for i in pending_items(job, job_items(job))],
+        shard_size=lambda: settings.STYLEGAP_SHARD_JUDGING_ITEMS,
+        run_shard=run_shard,
+        finish=finish_job,
+        on_start=start_job,
+    )
+
+
+def run_judging_job(job_id: int, dispatch: str | None = None) -> str:
+    """Work on the job's shards beside any other worker, and record how it ended (shards.py); a delivery of
+    an older ``dispatch`` than the job's steps aside."""
+    return work_on(judging_kind(), job_id, dispatch=dispatch)

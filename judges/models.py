@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
-from inference_workers.models import JobStatus, LanguageModel, Prompt, Response
+from inference_workers.models import JobStatus, LanguageModel, Prompt, Response, Shard, shard_constraints
 from judges.verdicts import VerdictParser, template_problem
 
 
@@ -113,6 +113,15 @@ class JudgingJob(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class JudgingShard(Shard):
+    """Orders of a judging job (``keys``: [first response id, second response id] pairs)."""
+
+    job = models.ForeignKey(JudgingJob, on_delete=models.CASCADE, related_name="shards")
+
+    class Meta(Shard.Meta):
+        constraints = shard_constraints("judging")
 
 
 class Outcome(models.TextChoices):

@@ -176,6 +176,8 @@ CELERY_TASK_ROUTES = {
     "inference_workers.tasks.resend_unsent": {"queue": "housekeeping"},
     "inference_workers.tasks.delete_expired_uploads": {"queue": "housekeeping"},
     "judges.tasks.resume_stalled_judging_jobs": {"queue": "housekeeping"},
+    "inference_workers.tasks.reoffer_lapsed_shards": {"queue": "housekeeping"},
+    "judges.tasks.reoffer_lapsed_judging_shards": {"queue": "housekeeping"},
 }
 # A worker killed mid-task leaves the message on the queue for the next worker.
 CELERY_TASK_ACKS_LATE = True
@@ -193,6 +195,9 @@ CELERY_BEAT_SCHEDULE = {
     "resend-unsent-tasks": {"task": "inference_workers.tasks.resend_unsent", "schedule": 60.0},
     # Unfinished resumable checkpoint uploads past STYLEGAP_UPLOAD_EXPIRE_HOURS, with their partial files.
     "delete-expired-uploads": {"task": "inference_workers.tasks.delete_expired_uploads", "schedule": 3600.0},
+    # Shards whose worker died (its lease lapsed) offered again to every worker (README, Scaling out).
+    "reoffer-lapsed-shards": {"task": "inference_workers.tasks.reoffer_lapsed_shards", "schedule": 30.0},
+    "reoffer-lapsed-judging-shards": {"task": "judges.tasks.reoffer_lapsed_judging_shards", "schedule": 30.0},
     "resume-stalled-judging-jobs": {
         "task": "judges.tasks.resume_stalled_judging_jobs",
         "schedule": 300.0,
@@ -287,6 +292,18 @@ STYLEGAP_API_LOCAL_HOSTS = env_list("STYLEGAP_API_LOCAL_HOSTS")
 STYLEGAP_JOB_STALE_AFTER_SECONDS = env_int("STYLEGAP_JOB_STALE_AFTER_SECONDS", 30 * 60)
 # A queued row whose task has not reached the broker for this long is sent again (the broker was down).
 STYLEGAP_RESEND_UNSENT_AFTER_SECONDS = env_int("STYLEGAP_RESEND_UNSENT_AFTER_SECONDS", 60)
+# Jobs are split into shards that any worker takes (inference_workers/shards.py), sized to take a minute or
+# so on their device: prompts, benchmark items, judging orders per shard. A shard's lease is renewed by its
+# worker's heartbeat; one whose lease lapses is taken over. A shard that fails this many times fails its job.
+STYLEGAP_SHARD_PROMPTS = env_int("STYLEGAP_SHARD_PROMPTS", 64)
+STYLEGAP_SHARD_BENCHMARK_ITEMS = env_int("STYLEGAP_SHARD_BENCHMARK_ITEMS", 128)
+STYLEGAP_SHARD_JUDGING_ITEMS = env_int("STYLEGAP_SHARD_JUDGING_ITEMS", 64)
+STYLEGAP_SHARD_LEASE_SECONDS = env_int("STYLEGAP_SHARD_LEASE_SECONDS", 60)
+STYLEGAP_SHARD_MAX_ATTEMPTS = env_int("STYLEGAP_SHARD_MAX_ATTEMPTS", 3)
+# Deliveries queued per job (one per shard, at most this many): how many workers can join it at once.
+STYLEGAP_SHARD_TASKS_MAX = env_int("STYLEGAP_SHARD_TASKS_MAX", 32)
+# Torch threads per worker process (0: torch's default, every core); set to 1 with one worker per core.
+STYLEGAP_TORCH_THREADS = env_int("STYLEGAP_TORCH_THREADS", 0)
 # A job's database step that loses its connection is retried this many times, backing off from this delay.
 STYLEGAP_DB_RETRY_ATTEMPTS = env_int("STYLEGAP_DB_RETRY_ATTEMPTS", 8)
 STYLEGAP_DB_RETRY_BACKOFF_SECONDS = float(env_str("STYLEGAP_DB_RETRY_BACKOFF_SECONDS") or 0.5)

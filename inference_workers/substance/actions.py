@@ -2,13 +2,15 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import requeue_stalled
+from inference_workers.claims import drop_unfinished_shards, reopen_lapsed_shards, requeue_stalled
 from inference_workers.dispatch import resend_unsent, send_on_commit
-from inference_workers.models import Benchmark, BenchmarkRun, JobStatus, LanguageModel, ModelStatus
-from inference_workers.substance.runner import prompting_text
+from inference_workers.models import Benchmark, BenchmarkRun, BenchmarkShard, JobStatus, LanguageModel, ModelStatus
+from inference_workers.shards import tasks_for
+from inference_workers.substance.runner import planned_total, prompting_text
 
 # Sent by name: substance/tasks.py wires it to runner.run_benchmark and imports nothing from here.
 RUN_BENCHMARK_TASK = "inference_workers.substance.tasks.run_benchmark"
@@ -47,13 +49,16 @@ def do_create_benchmark_run(
 
 
 def do_queue_benchmark_run(run: BenchmarkRun) -> None:
-    """Send the run to its model's queue (``gpu`` for local models, ``api`` for API models) after commit,
-    under a fresh task id; older deliveries then step aside."""
+    """Send the run to its model's queue (``gpu`` for local models, ``api`` for API models) after commit:
+    one delivery per shard, so every worker on the queue can take its shards, under a fresh dispatch id
+    (``celery_task_id``): deliveries of an older dispatch then step aside."""
     task_id = str(uuid.uuid4())
     BenchmarkRun.objects.filter(pk=run.pk).update(celery_task_id=task_id)
     run.celery_task_id = task_id
     queue = backend_for(run.model).queue
-    send_on_commit(run, "error", RUN_BENCHMARK_TASK, (run.pk,), task_id=task_id, queue=queue)
+    copies = tasks_for(max(planned_total(run) - run.n_items, 1), settings.STYLEGAP_SHARD_BENCHMARK_ITEMS)
+    args = (run.pk, task_id)
+    send_on_commit(run, "error", RUN_BENCHMARK_TASK, args, copies=copies, task_id=task_id, queue=queue)
 
 
 def do_start_benchmark_run(
@@ -73,6 +78,7 @@ def do_resume_benchmark_run(run: BenchmarkRun) -> BenchmarkRun:
             raise BenchmarkRequestRefused("Only a failed measured run can be resumed.")
         run.status, run.error, run.finished_at = JobStatus.QUEUED, "", None
         run.save(update_fields=["status", "error", "finished_at"])
+        drop_unfinished_shards(BenchmarkShard, run.pk)
         do_queue_benchmark_run(run)
     return run
 
@@ -96,7 +102,16 @@ def do_enter_published_result(
 
 def do_resume_stalled_benchmark_runs(stale_after_s: float) -> list[int]:
     """Queue again every running benchmark run whose worker died; it scores only the items not stored yet."""
-    return requeue_stalled(BenchmarkRun.objects.filter(published=False), stale_after_s, do_queue_benchmark_run)
+    runs = BenchmarkRun.objects.filter(published=False)
+    return requeue_stalled(runs, stale_after_s, do_queue_benchmark_run, BenchmarkShard)
+
+
+def do_reoffer_lapsed_benchmark_shards() -> list[int]:
+    """Shards whose worker stopped renewing its lease, open again, with a delivery of their run queued."""
+    run_ids = reopen_lapsed_shards(BenchmarkShard.objects.filter(job__status=JobStatus.RUNNING))
+    for run in BenchmarkRun.objects.select_related("model").filter(pk__in=run_ids):
+        do_queue_benchmark_run(run)
+    return run_ids
 
 
 def do_resend_unsent_benchmark_runs(grace_s: float) -> list[int]:

@@ -1,11 +1,13 @@
 """Running a substance benchmark: score the items a run has not stored yet, in batches, with progress.
 
-A run is resumable by construction: it asks only for items with no BenchmarkItem yet (unique per
-run), inserts with conflict handling, and derives ``n_items`` / ``n_correct`` from the stored
+A run is split into shards of items that any number of workers take at once (inference_workers/shards.py).
+It is resumable by construction: a shard asks only for its items with no BenchmarkItem yet (unique per
+run), inserts with conflict handling, and ``n_items`` / ``n_correct`` are derived from the stored
 items, never from a counter. Progress is ``n_items`` of ``planned_total(run)``.
 
 Generation (NQ-open, TruthfulQA generation) also writes the heartbeat during a batch, at most once every
-``jobs.STEP_PROGRESS_EVERY_S``, from the backend's decoding steps, so a long batch is not taken for a dead worker.
+``jobs.STEP_PROGRESS_EVERY_S``, from the backend's decoding steps (renewing its shard's lease), so a long batch
+is not taken for a dead worker.
 
 - NQ-open: greedy decoding of the instruction prompt (prompts.py), scored by ``contains`` matching
   (scoring.py); ``exact`` is recomputed from the stored prediction and gold on the results page.
@@ -18,15 +20,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from inference_workers.backends.base import Refused, listening_to_steps
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import claim
+from inference_workers.claims import drop_unfinished_shards
 from inference_workers.jobs import STEP_PROGRESS_EVERY_S
-from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus
+from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, BenchmarkShard, JobStatus
 from inference_workers.reconnect import retry_on_disconnect
+from inference_workers.shards import ShardedKind, held_shard, renew, work_on
 from inference_workers.substance import datasets, humaneval, mmlu, prompts, scoring
 
 logger = logging.getLogger(__name__)
@@ -125,12 +129,8 @@ def truthful_by_similarity(prediction: str, true_answers: Sequence[str], false_a
 # --- Claiming, storing, finishing ---------------------------------------------------------------
 
 
-@retry_on_disconnect
-def claim_run(run_id: int, task_id: str | None = None) -> BenchmarkRun | None:
-    """Mark the run running for this task; None when it is published, already succeeded, was cancelled
-    or is owned by another task. A failed run may be claimed: it scores only the items not stored yet."""
-    rows = BenchmarkRun.objects.filter(published=False).select_related("model")
-    return claim(rows, run_id, task_id, closed={JobStatus.SUCCEEDED, JobStatus.CANCELLED})
+def joined(run: BenchmarkRun) -> None:
+    """A worker joined the run (it is marked running, its heartbeat written)."""
 
 
 def stored_counts(run: BenchmarkRun) -> tuple[int, int]:
@@ -143,6 +143,9 @@ def store_results(run: BenchmarkRun, results: list[BenchmarkItem]) -> tuple[int,
     """Insert scored items (a rerun's duplicates are ignored) and write progress; returns (done, correct)."""
     BenchmarkItem.objects.bulk_create(results, ignore_conflicts=True)
     n, correct = stored_counts(run)
+    shard = held_shard()
+    if shard is not None:
+        renew(done=run.items.filter(item_id__in=shard.keys).count())
     BenchmarkRun.objects.filter(pk=run.pk).update(n_items=n, n_correct=correct, heartbeat_at=timezone.now())
     return n, correct
 
@@ -174,6 +177,7 @@ def step_heartbeat(run: BenchmarkRun):
         now = time.perf_counter()
         if now - last_write >= STEP_PROGRESS_EVERY_S:
             last_write = now
+            renew()
             BenchmarkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
     return on_step
@@ -352,24 +356,54 @@ RUNNERS = {
 }
 
 
-def run_benchmark(run_id: int, progress: Progress | None = None, task_id: str | None = None) -> str:
-    """Claim the run, score its pending items, and record how it ended. Returns the final status."""
-    run = claim_run(run_id, task_id)
-    if run is None:
-        return "skipped"
-    items = benchmark_items(run.benchmark, run.subset_size, run.subset_seed)
-    done = set(run.items.values_list("item_id", flat=True))
-    pending = [item for item in items if item.item_id not in done]
+def stored_item_ids(run: BenchmarkRun) -> set[str]:
+    return set(run.items.values_list("item_id", flat=True))
+
+
+def benchmark_kind(progress: Progress, *, resuming_failed: bool = False) -> ShardedKind:
+    """Benchmark runs as sharded jobs; ``resuming_failed``: a failed run may be started (in-process resume)."""
+    items_of: dict[int, list] = {}  # the run's items, read once per process
+
+    def items(run: BenchmarkRun) -> list:
+        if run.pk not in items_of:
+            items_of[run.pk] = benchmark_items(run.benchmark, run.subset_size, run.subset_seed)
+        return items_of[run.pk]
+
+    def pending_keys(run: BenchmarkRun) -> list[str]:
+        stored = stored_item_ids(run)
+        return [item.item_id for item in items(run) if item.item_id not in stored]
+
+    def run_shard(run: BenchmarkRun, shard: BenchmarkShard) -> None:
+        wanted, stored = set(shard.keys), stored_item_ids(run)
+        pending = [item for item in items(run) if item.item_id in wanted and item.item_id not in stored]
+        RUNNERS[run.benchmark](run, pending, progress)
+
+    closed = {JobStatus.SUCCEEDED, JobStatus.CANCELLED}
+    return ShardedKind(
+        name="benchmark run",
+        jobs=BenchmarkRun.objects.filter(published=False).select_related("model"),
+        shard_model=BenchmarkShard,
+        pending_keys=pending_keys,
+        shard_size=lambda: settings.STYLEGAP_SHARD_BENCHMARK_ITEMS,
+        run_shard=run_shard,
+        finish=finish_run,
+        on_start=lambda run: joined(run),
+        closed=frozenset(closed if resuming_failed else closed | {JobStatus.FAILED}),
+        fatal=(BenchmarkRefused, Refused),
+    )
+
+
+def run_benchmark(
+    run_id: int, progress: Progress | None = None, *, in_process: bool = True, dispatch: str | None = None
+) -> str:
+    """Work on the run's shards beside any other worker, and record how it ended (shards.py). Returns its
+    status as this worker leaves it. In-process (a command, a test) a failed run is resumed: its unfinished
+    shards are dropped and the items still missing are cut into new ones; a worker's delivery leaves a
+    failed run alone (it is resumed by ``do_resume_benchmark_run``)."""
     started = time.perf_counter()
-    try:
-        RUNNERS[run.benchmark](run, pending, progress or (lambda n, correct: None))
-    except (BenchmarkRefused, Refused) as exc:
-        finish_run(run, JobStatus.FAILED, str(exc))
-        return JobStatus.FAILED
-    except Exception as exc:
-        logger.exception("benchmark run %s failed", run_id)
-        finish_run(run, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        return JobStatus.FAILED
-    finish_run(run, JobStatus.SUCCEEDED)
-    logger.info("benchmark run %s: %d items in %.1f s", run_id, len(pending), time.perf_counter() - started)
-    return JobStatus.SUCCEEDED
+    if in_process and BenchmarkRun.objects.filter(pk=run_id, status=JobStatus.FAILED).exists():
+        drop_unfinished_shards(BenchmarkShard, run_id)
+    kind = benchmark_kind(progress or (lambda n, correct: None), resuming_failed=in_process)
+    status = work_on(kind, run_id, dispatch=dispatch)
+    logger.info("benchmark run %s: %s after %.1f s", run_id, status, time.perf_counter() - started)
+    return status

@@ -8,6 +8,7 @@ from celery import shared_task
 from inference_workers.substance import runner
 
 
-@shared_task(bind=True, name="inference_workers.substance.tasks.run_benchmark")
-def run_benchmark(self, run_id: int) -> str:
-    return runner.run_benchmark(run_id, task_id=self.request.id)
+@shared_task(name="inference_workers.substance.tasks.run_benchmark")
+def run_benchmark(run_id: int, dispatch: str | None = None) -> str:
+    """One of the run's deliveries (one per shard): takes its shards beside the other workers."""
+    return runner.run_benchmark(run_id, in_process=False, dispatch=dispatch)

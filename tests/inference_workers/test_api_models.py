@@ -81,7 +81,7 @@ def test_an_api_job_answers_every_prompt_with_bounded_concurrency_and_counts_tok
         model = api_model(server)
         config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=64, seed=1, system_prompt="Be brief.")
         job = do_start_generation_job(model, ps, config)
-        status = jobs.run_job(job.pk, job.celery_task_id, jobs.api_work)
+        status = jobs.run_job(job.pk, jobs.api_work)
     assert status == JobStatus.SUCCEEDED
     job = GenerationJob.objects.get(pk=job.pk)
     responses = Response.objects.filter(job=job)
@@ -107,10 +107,10 @@ def test_a_rerun_skips_answered_prompts_and_never_duplicates(settings):
         model = api_model(server)
         config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=16, seed=0)
         job = do_start_generation_job(model, ps, config)
-        jobs.run_job(job.pk, job.celery_task_id, jobs.api_work)
+        jobs.run_job(job.pk, jobs.api_work)
         assert len(server.requests) == 4
         again = do_start_generation_job(model, ps, config)
-        jobs.run_job(again.pk, again.celery_task_id, jobs.api_work)
+        jobs.run_job(again.pk, jobs.api_work)
         assert len(server.requests) == 4
     assert Response.objects.filter(model=model).count() == 4
     assert GenerationJob.objects.get(pk=again.pk).done == 4

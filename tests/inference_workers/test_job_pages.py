@@ -100,14 +100,14 @@ def test_cancel_stops_a_running_job_between_batches_and_retry_answers_only_the_r
             if jobs.record_progress(job_, stats, completion_tokens=2 * len(batch)):
                 raise jobs.JobCancelled
 
-    assert jobs.run_job(job.pk, job.celery_task_id, work) == JobStatus.CANCELLED
+    assert jobs.run_job(job.pk, work) == JobStatus.CANCELLED
     job.refresh_from_db()
     assert job.done == 2 and job.status == JobStatus.CANCELLED
     response = researcher_client.post(reverse("inference:job-retry", args=[job.pk]))
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and not job.cancel_requested
-    assert jobs.run_job(job.pk, job.celery_task_id, work) == JobStatus.SUCCEEDED
+    assert jobs.run_job(job.pk, work) == JobStatus.SUCCEEDED
     assert sorted(asked) == sorted(p.pk for p in prompts)
     assert Response.objects.filter(model=model).count() == 6
 
@@ -118,10 +118,14 @@ def test_a_queued_job_is_cancelled_at_once_and_a_stale_delivery_steps_aside():
     model = local_model()
     config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=8, seed=0)
     job = do_start_generation_job(model, ps, config)
-    assert jobs.run_job(job.pk, "an-older-task-id", jobs.import_work) == "skipped"
+    assert jobs.run_job(job.pk, jobs.import_work, dispatch="an-older-dispatch") == "skipped"
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and not job.shards.exists()
     do_cancel_generation_job(job)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and job.finished_at is not None
+    assert jobs.run_job(job.pk, jobs.import_work) == "skipped"
+    assert not job.shards.exists() and not Response.objects.filter(model=model).exists()
 
 
 def test_imported_outputs_are_matched_by_prompt_id_or_text(tmp_path, settings):
@@ -141,7 +145,7 @@ def test_imported_outputs_are_matched_by_prompt_id_or_text(tmp_path, settings):
     model.checkpoint.save("outputs.jsonl", ContentFile("\n".join(lines).encode()))
     job = do_start_generation_job(model, ps, decoding_config_for(temperature=0, top_p=1, max_new_tokens=8, seed=0))
     assert job.decoding_config.imported
-    assert jobs.run_job(job.pk, job.celery_task_id, jobs.import_work) == JobStatus.SUCCEEDED
+    assert jobs.run_job(job.pk, jobs.import_work) == JobStatus.SUCCEEDED
     by_prompt = {r.prompt_id: r for r in Response.objects.filter(model=model)}
     assert set(by_prompt) == {p1.pk, p2.pk}
     assert by_prompt[p1.pk].n_headers == 1 and by_prompt[p1.pk].n_bold == 1

@@ -156,7 +156,7 @@ def test_a_run_whose_worker_died_is_queued_again_and_scores_only_the_rest(
     assert run.n_items == 4 and dict(run.items.filter(item_id__in=kept).values_list("item_id", "pk")) == kept
 
 
-def test_a_stale_delivery_of_a_run_steps_aside_and_the_current_one_scores_it(
+def test_a_stale_delivery_of_a_run_steps_aside_and_every_current_one_may_score_it(
     tiny_llama, django_capture_on_commit_callbacks
 ):
     from inference_workers.substance import tasks
@@ -164,31 +164,35 @@ def test_a_stale_delivery_of_a_run_steps_aside_and_the_current_one_scores_it(
 
     with django_capture_on_commit_callbacks(execute=False):
         run = do_start_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=2, subset_seed=0)
-    # The broker redelivers the message of an older task for this run: a newer task owns it now.
-    assert tasks.run_benchmark.apply((run.pk,), task_id="an-older-task-id").get() == "skipped"
+    # The broker redelivers a message from before the run was queued again: a newer dispatch owns it now.
+    assert tasks.run_benchmark.apply((run.pk, "an-older-dispatch")).get() == "skipped"
     run.refresh_from_db()
     assert run.status == JobStatus.QUEUED and not run.items.exists()
 
-    assert tasks.run_benchmark.apply((run.pk,), task_id=run.celery_task_id).get() == JobStatus.SUCCEEDED
+    # Deliveries of the current dispatch are interchangeable (one per shard): one scores it, the next finds it done.
+    assert tasks.run_benchmark.apply((run.pk, run.celery_task_id)).get() == JobStatus.SUCCEEDED
     run.refresh_from_db()
-    assert run.n_items == 2
+    assert run.n_items == 2 and run.shards.get().status == "done"
+    assert tasks.run_benchmark.apply((run.pk, run.celery_task_id)).get() == "skipped"
+    # A worker's delivery leaves a failed run alone: only a resume (or the command, in-process) restarts it.
+    BenchmarkRun.objects.filter(pk=run.pk).update(status=JobStatus.FAILED)
+    assert tasks.run_benchmark.apply((run.pk, run.celery_task_id)).get() == "skipped"
 
 
 def test_an_nq_run_writes_its_heartbeat_while_a_batch_decodes(tiny_llama, monkeypatch):
     monkeypatch.setattr(runner, "STEP_PROGRESS_EVERY_S", 0)
     run = do_create_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=2, subset_seed=0)
     claimed, before_store = [], []
-    claim_run, store_results = runner.claim_run, runner.store_results
+    store_results = runner.store_results
 
-    def claim_and_note(run_id, task_id=None):
-        claimed.append(claim_run(run_id, task_id).heartbeat_at)
-        return BenchmarkRun.objects.get(pk=run_id)
+    def note_start(run):
+        claimed.append(BenchmarkRun.objects.get(pk=run.pk).heartbeat_at)
 
     def note_and_store(run, items):
         before_store.append(BenchmarkRun.objects.get(pk=run.pk).heartbeat_at)
         return store_results(run, items)
 
-    monkeypatch.setattr(runner, "claim_run", claim_and_note)
+    monkeypatch.setattr(runner, "joined", note_start)
     monkeypatch.setattr(runner, "store_results", note_and_store)
     assert runner.run_benchmark(run.pk) == JobStatus.SUCCEEDED
     assert len(before_store) == 1 and before_store[0] > claimed[0], "the heartbeat moved before the batch was stored"

@@ -31,7 +31,7 @@ def progress_line(job: JudgingJob) -> str:
 
 def run_and_close(job_id: int) -> None:
     try:
-        run_judging_job(job_id, None)
+        run_judging_job(job_id)
     finally:
         connection.close()  # this thread's own
 
