@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, When
 from django.utils import timezone
 
 from inference_workers.models import JobStatus, Shard, ShardStatus
@@ -123,8 +123,9 @@ def claim_shard(shards: models.QuerySet, worker: str, lease_s: float, max_attemp
     """The next shard of ``shards`` for ``worker``, marked running under a lease of ``lease_s``; None when
     every shard is done, failed, or held under a live lease.
 
-    Order: fewest attempts first (a shard that just failed goes behind fresh ones), then by index. A running
-    shard whose lease lapsed is taken over, its last holder and heartbeat kept in ``previous_*``. A shard
+    Order: a running shard whose lease lapsed first (its worker died; it has waited longest), then fewest
+    attempts (a shard that just failed goes behind fresh ones), then by index. A lapsed shard is taken
+    over, its last holder and heartbeat kept in ``previous_*``. A shard
     that has had ``max_attempts`` claims is marked failed instead and returned as such: its job fails.
     """
     now = timezone.now()
@@ -132,7 +133,7 @@ def claim_shard(shards: models.QuerySet, worker: str, lease_s: float, max_attemp
         shard = (
             shards.select_for_update(skip_locked=True)
             .filter(Q(status=ShardStatus.OPEN) | Q(status=ShardStatus.RUNNING, lease_expires_at__lt=now))
-            .order_by("attempts", "index")
+            .order_by(Case(When(status=ShardStatus.RUNNING, then=0), default=1), "attempts", "index")
             .first()
         )
         if shard is None:

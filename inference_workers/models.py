@@ -468,6 +468,7 @@ class BenchmarkRun(models.Model):
     accuracy = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the model's own.")
     # Set while its task has not reached the broker (inference_workers/dispatch.py).
     unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -254,12 +254,18 @@ def conclude(kind: ShardedKind, job: models.Model) -> str:
 
 
 def workers_on(shards: models.QuerySet) -> list[dict]:
-    """Who works on a job: each worker's running shard (if any) and how many shards it has finished."""
+    """Who works (or worked) on a job: each worker's running shard (if any), how many shards it finished, and
+    how many it lost (it stopped, and another worker took the shard over)."""
     seen: dict[str, dict] = {}
+
+    def entry(worker: str) -> dict:
+        return seen.setdefault(worker, {"worker": worker, "running": None, "shards_done": 0, "shards_lost": 0})
+
     for shard in shards.exclude(worker="").order_by("index"):
-        entry = seen.setdefault(shard.worker, {"worker": shard.worker, "running": None, "shards_done": 0})
         if shard.status == ShardStatus.RUNNING:
-            entry["running"] = shard.index
+            entry(shard.worker)["running"] = shard.index
         elif shard.status == ShardStatus.DONE:
-            entry["shards_done"] += 1
+            entry(shard.worker)["shards_done"] += 1
+        if shard.previous_worker:
+            entry(shard.previous_worker)["shards_lost"] += 1
     return sorted(seen.values(), key=lambda e: (e["running"] is None, e["worker"]))

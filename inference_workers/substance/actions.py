@@ -35,9 +35,9 @@ def check_runnable(model: LanguageModel, benchmark: str) -> None:
 
 
 def do_create_benchmark_run(
-    model: LanguageModel, benchmark: str, *, subset_size: int | None = None, subset_seed: int = 0
+    model: LanguageModel, benchmark: str, *, subset_size: int | None = None, subset_seed: int = 0, queue: str = ""
 ) -> BenchmarkRun:
-    """A queued run (not yet sent to a worker) with its prompting written down."""
+    """A queued run (not yet sent to a worker) with its prompting written down; ``queue`` empty: the model's own."""
     check_runnable(model, benchmark)
     return BenchmarkRun.objects.create(
         model=model,
@@ -45,6 +45,7 @@ def do_create_benchmark_run(
         prompting=prompting_text(benchmark, model.kind),
         subset_size=subset_size,
         subset_seed=subset_seed if subset_size is not None else None,
+        queue=queue,
     )
 
 
@@ -55,17 +56,17 @@ def do_queue_benchmark_run(run: BenchmarkRun) -> None:
     task_id = str(uuid.uuid4())
     BenchmarkRun.objects.filter(pk=run.pk).update(celery_task_id=task_id)
     run.celery_task_id = task_id
-    queue = backend_for(run.model).queue
+    queue = run.queue or backend_for(run.model).queue
     copies = tasks_for(max(planned_total(run) - run.n_items, 1), settings.STYLEGAP_SHARD_BENCHMARK_ITEMS)
     args = (run.pk, task_id)
     send_on_commit(run, "error", RUN_BENCHMARK_TASK, args, copies=copies, task_id=task_id, queue=queue)
 
 
 def do_start_benchmark_run(
-    model: LanguageModel, benchmark: str, *, subset_size: int | None = None, subset_seed: int = 0
+    model: LanguageModel, benchmark: str, *, subset_size: int | None = None, subset_seed: int = 0, queue: str = ""
 ) -> BenchmarkRun:
     with transaction.atomic():
-        run = do_create_benchmark_run(model, benchmark, subset_size=subset_size, subset_seed=subset_seed)
+        run = do_create_benchmark_run(model, benchmark, subset_size=subset_size, subset_seed=subset_seed, queue=queue)
         do_queue_benchmark_run(run)
     return run
 
