@@ -94,7 +94,6 @@ class Holding:
     shard: Shard
     lease_s: float
     jobs: models.QuerySet
-    closed: frozenset
 
 
 _holding: ContextVar[Holding | None] = ContextVar("holding", default=None)
@@ -114,7 +113,7 @@ def lease_seconds() -> float:
 
 @contextmanager
 def holding(shard: Shard, kind: ShardedKind) -> Iterator[None]:
-    token = _holding.set(Holding(shard, lease_seconds(), kind.jobs, CLOSED))
+    token = _holding.set(Holding(shard, lease_seconds(), kind.jobs))
     try:
         yield
     finally:
@@ -136,7 +135,7 @@ def renew(**fields) -> None:
         return
     if not renew_lease(holding_.shard, holding_.lease_s, **fields):
         raise ShardLost
-    if holding_.jobs.filter(pk=holding_.shard.job_id, status__in=holding_.closed).exists():
+    if holding_.jobs.filter(pk=holding_.shard.job_id, status__in=CLOSED).exists():
         raise JobClosed
 
 
