@@ -270,6 +270,27 @@ class ShardStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ShardedJob(models.Model):
+    """What every job that workers share has (generation jobs, benchmark runs, judging jobs): its status,
+    the error it failed with, its dispatch id (deliveries of an older one step aside), the heartbeat any
+    worker on it writes, and when it ended. Its items are cut into shards (``Shard``); inference_workers/
+    shards.py runs it."""
+
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    # Written by every worker on it; a running job whose heartbeat stops lost all its workers.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
 class Shard(models.Model):
     """A piece of a job (prompts, benchmark items or judging orders) that one worker takes at a time.
 
@@ -325,13 +346,12 @@ def shard_constraints(prefix: str) -> list:
     ]
 
 
-class GenerationJob(models.Model):
+class GenerationJob(ShardedJob):
     """Model x prompt set x decoding config: produce every missing Response."""
 
     model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="generation_jobs")
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="generation_jobs")
     decoding_config = models.ForeignKey(DecodingConfig, on_delete=models.PROTECT, related_name="generation_jobs")
-    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -340,8 +360,6 @@ class GenerationJob(models.Model):
     tokens_in_flight = models.BigIntegerField(default=0)
     tokens_per_second = models.FloatField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True)
     # Set while its task has not reached the broker (inference_workers/dispatch.py).
     unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
     queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the model's own.")
@@ -350,14 +368,11 @@ class GenerationJob(models.Model):
         help_text="Checked by the worker between batches and, for a local model, every second or so during one.",
     )
     eta_seconds = models.FloatField(null=True, blank=True)
-    # Written between batches and during one; a running job whose heartbeat stops was lost with its worker.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     api_requests = models.PositiveIntegerField(default=0)
     api_retries = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -369,10 +384,6 @@ class GenerationJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} on {self.prompt_set} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
     @property
     def tokens_so_far(self) -> int:
@@ -443,12 +454,11 @@ class Benchmark(models.TextChoices):
     HUMANEVAL = "humaneval", "HumanEval (pass@1)"
 
 
-class BenchmarkRun(models.Model):
+class BenchmarkRun(ShardedJob):
     """A model's score on a substance benchmark: measured here, or published elsewhere."""
 
     model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="benchmark_runs")
     benchmark = models.CharField(max_length=30, choices=Benchmark.choices)
-    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     published = models.BooleanField(default=False, help_text="Entered from a publication, not measured here.")
     citation = models.TextField(blank=True)
     # A published score's provenance, as imported (import_published_scores): the setting it was
@@ -466,16 +476,10 @@ class BenchmarkRun(models.Model):
     n_items = models.PositiveIntegerField(default=0)
     n_correct = models.PositiveIntegerField(default=0)
     accuracy = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True)
     queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the model's own.")
     # Set while its task has not reached the broker (inference_workers/dispatch.py).
     unsent_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Written when the run starts and after each stored batch; a running run whose heartbeat stops
-    # lost its worker, and the beat task queues it again (it resumes with the items not stored yet).
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

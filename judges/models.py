@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
-from inference_workers.models import JobStatus, LanguageModel, Prompt, Response, Shard, shard_constraints
+from inference_workers.models import LanguageModel, Prompt, Response, Shard, ShardedJob, shard_constraints
 from judges.verdicts import VerdictParser, template_problem
 
 
@@ -68,14 +68,13 @@ class Judge(models.Model):
         return self.display_name or self.name
 
 
-class JudgingJob(models.Model):
+class JudgingJob(ShardedJob):
     """A judge on a study's comparisons (or a seeded sample of them), each in both orders."""
 
     judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="jobs")
     study = models.ForeignKey("ratings.Study", on_delete=models.CASCADE, related_name="judging_jobs")
     sample_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: every comparison.")
     sample_seed = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveIntegerField(default=0, help_text="Verdicts to ask for: comparisons x 2 orders.")
     done = models.PositiveIntegerField(default=0)
     unparsed = models.PositiveIntegerField(default=0)
@@ -86,15 +85,11 @@ class JudgingJob(models.Model):
     api_retries = models.PositiveIntegerField(default=0)
     verdicts_per_second = models.FloatField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True)
     queue = models.CharField(max_length=100, blank=True, help_text="Celery queue; empty: the judge model's own.")
     cancel_requested = models.BooleanField(default=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -105,10 +100,6 @@ class JudgingJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge} on {self.study} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
     @property
     def percent(self) -> int:
