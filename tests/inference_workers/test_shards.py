@@ -137,3 +137,22 @@ def test_beat_offers_a_dead_workers_shard_again_with_a_delivery(settings, django
     assert len(sent) == 1
     shard.refresh_from_db()
     assert shard.status == ShardStatus.OPEN and shard.previous_worker == "dead/9" and shard.lease_expires_at is None
+
+
+@pytest.mark.django_db
+def test_a_worker_holding_a_model_goes_on_with_jobs_of_that_model_on_its_queue():
+    ps = factories.prompt_set()
+    factories.prompt(ps)
+    model = factories.model(kind=ModelKind.GGUF, server_path="/nonexistent", gguf_file="x.gguf")
+    other_model = factories.model(kind=ModelKind.GGUF, server_path="/nonexistent", gguf_file="y.gguf")
+    config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=8)
+    done = do_start_generation_job(model, ps, config)
+    do_start_generation_job(other_model, ps, config)  # another model: its own worker loads it
+    do_start_generation_job(model, ps, config, queue="gpu-elsewhere")  # another queue: its own workers
+    assert jobs.next_job_for_loaded_model(done.pk) is None
+    same = do_start_generation_job(model, ps, decoding_config_for(temperature=0, top_p=1, max_new_tokens=9))
+    assert jobs.next_job_for_loaded_model(done.pk) == same.pk
+    # Once its shards are all taken (here: done), it is no longer offered.
+    plan(jobs.generation_kind(), same)
+    same.shards.update(status=ShardStatus.DONE)
+    assert jobs.next_job_for_loaded_model(done.pk) is None
