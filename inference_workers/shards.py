@@ -252,6 +252,16 @@ def conclude(kind: ShardedKind, job: models.Model) -> str:
     return JobStatus.SUCCEEDED
 
 
+def shard_progress(shards: models.QuerySet) -> dict:
+    """What a job's page shows of its shards: how many, done, running, and the workers on it."""
+    counts = shards.aggregate(
+        total=models.Count("pk"),
+        done=models.Count("pk", filter=models.Q(status=ShardStatus.DONE)),
+        running=models.Count("pk", filter=models.Q(status=ShardStatus.RUNNING)),
+    )
+    return {"shards": counts, "workers": workers_on(shards)}
+
+
 def workers_on(shards: models.QuerySet) -> list[dict]:
     """Who works (or worked) on a job: each worker's running shard (if any), how many shards it finished, and
     how many it lost (it stopped, and another worker took the shard over)."""

@@ -4,7 +4,7 @@ checkpoint upload), generation jobs with live progress, cancel and retry."""
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,8 +19,8 @@ from inference_workers.actions import (
 )
 from inference_workers.backends.local import LOCAL_KINDS
 from inference_workers.forms import StartJobsForm
-from inference_workers.models import GenerationJob, LanguageModel, ModelStatus, ShardStatus
-from inference_workers.shards import workers_on
+from inference_workers.models import GenerationJob, LanguageModel, ModelStatus
+from inference_workers.shards import shard_progress
 from inference_workers.sources.resumable import UPLOAD_PERMISSION
 from webapp.roles import researcher_required
 
@@ -91,20 +91,10 @@ def job_detail(request, pk):
     return render(request, "inference/job_detail.html", {"job": job, "progress": job_progress_dict(job)})
 
 
-def shard_counts(shards) -> dict:
-    """The job's shards: how many, how many done, how many being worked on now."""
-    return shards.aggregate(
-        total=Count("pk"),
-        done=Count("pk", filter=Q(status=ShardStatus.DONE)),
-        running=Count("pk", filter=Q(status=ShardStatus.RUNNING)),
-    )
-
-
 def job_progress_dict(job: GenerationJob) -> dict:
     return {
         # Progress adds up the shards that the workers on the job take (inference_workers/shards.py).
-        "shards": shard_counts(job.shards.all()),
-        "workers": workers_on(job.shards.all()),
+        **shard_progress(job.shards.all()),
         "status": job.status,
         "status_display": job.get_status_display(),
         "done": job.done,

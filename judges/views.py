@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from inference_workers.shards import shard_progress
 from judges import actions
 from judges.charts import position_bias_chart
 from judges.formats import write_arena, write_mtbench
@@ -108,6 +109,7 @@ def job_detail(request, slug, pk):
             "unparsed": verdicts.filter(outcome=Outcome.UNPARSED)[:20],
             "recent": verdicts.order_by("-pk")[:10],
             "refresh": not job.is_finished,
+            "progress": shard_progress(job.shards.all()),
         },
     )
 

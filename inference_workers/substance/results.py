@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from inference_workers.models import Benchmark, BenchmarkRun, JobStatus
+from inference_workers.shards import shard_progress
 from inference_workers.substance import datasets, mmlu, runner, scoring
 from stats.intervals import wilson_interval
 
@@ -77,6 +78,7 @@ def progress_dict(run: BenchmarkRun) -> dict:
         "ci": list(wilson_interval(run.n_correct, run.n_items)) if run.accuracy is not None else None,
         "finished": finished,
         "error": run.error,
+        **shard_progress(run.shards.all()),
     }
 
 

@@ -2,6 +2,7 @@
 is killed mid-shard the other takes that shard over once its lease lapses, every order judged exactly once."""
 
 import os
+import re
 
 import pytest
 
@@ -17,7 +18,9 @@ from .test_judging_job import api_judge, planted_study
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_two_workers_share_a_judging_job_and_one_takes_over_the_shard_of_the_other_when_it_is_killed(broker, settings):
+def test_two_workers_share_a_judging_job_and_one_takes_over_the_shard_of_the_other_when_it_is_killed(
+    broker, settings, researcher_client
+):
     for name, value in SHARD_SETTINGS.items():
         setattr(settings, name, value)
     study = planted_study(n_prompts=8, garbled_every=100)
@@ -47,4 +50,7 @@ def test_two_workers_share_a_judging_job_and_one_takes_over_the_shard_of_the_oth
     assert any((v.response_first_id, v.response_second_id) in killed_orders for v in verdicts if v.pk in before_kill)
     assert any(s.pk != shard.pk for s in held_by(survivor, shards))
     seconds = assert_taken_over(shard, victim, survivor)
+    page = researcher_client.get(f"/studies/{study.slug}/judges/jobs/{job.pk}/").content.decode()
+    text = re.sub(r"<[^>]+>", "", page)
+    assert f"{len(shards)} of {len(shards)} shards done" in text and "1 lost (taken over)" in text
     print(f"judging shard {shard.index} taken over {seconds:.1f} s after the killed worker's last heartbeat")

@@ -1,7 +1,10 @@
 """One NQ-open run, two real workers: both score its items, and when one is killed mid-shard the other takes
 that shard over once its lease lapses and finishes the run, every item scored exactly once."""
 
+import json
+
 import pytest
+from django.urls import reverse
 
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, JobStatus, ShardStatus
 from inference_workers.substance import datasets
@@ -14,7 +17,7 @@ N_ITEMS = 20
 
 
 def test_two_workers_share_an_nq_run_and_one_takes_over_the_shard_of_the_other_when_it_is_killed(
-    broker, settings, smollm2
+    broker, settings, smollm2, researcher_client
 ):
     for name, value in SHARD_SETTINGS.items():
         setattr(settings, name, value)
@@ -42,4 +45,7 @@ def test_two_workers_share_an_nq_run_and_one_takes_over_the_shard_of_the_other_w
     assert BenchmarkItem.objects.filter(run=run, item_id__in=shard.keys, pk__in=before_kill).exists()
     assert any(s.pk != shard.pk for s in held_by(survivor, shards))
     seconds = assert_taken_over(shard, victim, survivor)
+    progress = json.loads(researcher_client.get(reverse("substance:run-progress", args=[run.pk])).content)
+    assert progress["shards"] == {"total": 4, "done": 4, "running": 0}
+    assert {w["worker"].split("/")[0] for w in progress["workers"]} == {victim.name, survivor.name}
     print(f"NQ shard {shard.index} taken over {seconds:.1f} s after the killed worker's last heartbeat")

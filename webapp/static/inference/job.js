@@ -8,23 +8,6 @@
     var el = root.querySelector('[data-field="' + name + '"]');
     if (el) { el.textContent = value; }
   }
-  function showWorkers(workers) {
-    var list = root.querySelector('[data-field="workers"]');
-    if (!list) { return; }
-    list.textContent = "";
-    workers.forEach(function (w) {
-      var item = document.createElement("li");
-      var on = w.running === null ? "" : "on shard " + w.running + ", ";
-      var lost = w.shards_lost ? ", " + w.shards_lost + " lost (taken over)" : "";
-      item.textContent = w.worker + ": " + on + w.shards_done + " done" + lost;
-      list.appendChild(item);
-    });
-    if (!workers.length) {
-      var none = document.createElement("li");
-      none.textContent = "none yet";
-      list.appendChild(none);
-    }
-  }
   function show(p) {
     set("status_display", p.status_display);
     set("done", p.done);
@@ -35,9 +18,7 @@
     set("tokens_so_far", p.tokens_so_far);
     set("cost_usd", p.cost_usd);
     set("error", p.error);
-    set("shards_done", p.shards.done);
-    set("shards_total", p.shards.total);
-    showWorkers(p.workers);
+    window.stylegapShards.show(root, p);
     bar.max = Math.max(p.total, 1);
     bar.value = p.done;
   }

@@ -17,6 +17,7 @@
     set("accuracy", p.accuracy === null ? "—" : pct(p.accuracy));
     set("ci", p.ci === null ? "—" : pct(p.ci[0]) + "–" + pct(p.ci[1]));
     set("error", p.error);
+    window.stylegapShards.show(root, p);
     if (bar) { bar.max = Math.max(p.total, 1); bar.value = p.done; }
   }
   function poll() {
