@@ -251,6 +251,12 @@ def test_app_services_are_configured_for_postgres_redis_and_https(services):
         assert re.fullmatch(r"https://" + REQUIRED % "STYLEGAP_HOST", env["CSRF_TRUSTED_ORIGINS"]), name
 
 
+def test_the_site_can_be_told_which_proxy_to_trust_for_rater_addresses(services):
+    # Behind the reverse proxy every request comes from the proxy's address; the per-address cap on new
+    # raters must count X-Forwarded-For from that proxy instead, so the variable reaches the site.
+    assert environment(services["web"])["RATER_TRUSTED_PROXIES"] == "${RATER_TRUSTED_PROXIES:-}"
+
+
 def test_no_secret_is_hard_coded(services):
     for name in APP_SERVICES:
         env = environment(services[name])
