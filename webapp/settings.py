@@ -282,6 +282,8 @@ STYLEGAP_HUB_ALLOW_PATTERNS = env_list(
 # Generation workers: loaded models kept per worker process, prompts per batch, API requests in flight.
 STYLEGAP_MODEL_CACHE_SIZE = env_int("STYLEGAP_MODEL_CACHE_SIZE", 2)
 STYLEGAP_GENERATION_BATCH_SIZE = env_int("STYLEGAP_GENERATION_BATCH_SIZE", 32)
+# On CUDA the batch size comes from free memory and the model's KV bytes per token, up to this (devices.py).
+STYLEGAP_CUDA_MAX_BATCH_SIZE = env_int("STYLEGAP_CUDA_MAX_BATCH_SIZE", 1024)
 STYLEGAP_API_CONCURRENCY = env_int("STYLEGAP_API_CONCURRENCY", 8)
 STYLEGAP_API_MAX_ATTEMPTS = env_int("STYLEGAP_API_MAX_ATTEMPTS", 6)
 STYLEGAP_API_BACKOFF_SECONDS = float(env_str("STYLEGAP_API_BACKOFF_SECONDS") or 1.0)

@@ -4,8 +4,11 @@ Never ``trust_remote_code``; weights load from safetensors (``use_safetensors=Tr
 (``gguf_file=``), never from pickle. Generation is batched with left padding, so every row's
 prompt ends at the same column and its new tokens start right after it. Prompts are sorted by
 token length before batches are cut, and a batch that runs out of memory is halved (generation.py).
-Each decoding step is reported to the step listener (base.py), if one listens, through a stopping
-criterion that never stops.
+Batches are decoded token by token by decoding.py (finished rows leave the batch; on CUDA a compiled
+static-cache step), each step reported to the step listener (base.py) if one listens; a model whose
+generation config asks for what that decoder does not apply is decoded by ``model.generate``, its steps
+reported through a stopping criterion that never stops. On CUDA the batch size comes from free memory
+and the model's key/value bytes per token (devices.py), weights are bf16; on the CPU it is the setting.
 
 torch is imported where it is used, so the web process can ask the registry without loading it.
 """
@@ -14,13 +17,14 @@ import logging
 import os
 import shutil
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
-from inference_workers import chat_templates, checkpoints
+from inference_workers import chat_templates, checkpoints, devices
 from inference_workers.backends.base import (
     SMOKE_PROMPT,
     SMOKE_TOKENS,
@@ -68,6 +72,17 @@ class LoadedModel:
     model: object
     tokenizer: object
     device: str
+    # Compiled decoders of this model, per (batch bucket, length bucket) (decoding.py); evicted with the model.
+    decoders: OrderedDict = field(default_factory=OrderedDict)
+    # Why this model is decoded eagerly although the device compiles ('' until a compile fails).
+    compile_refusal: str = ""
+    # Reasons already logged for this model, so each is logged once per worker process.
+    logged: set = field(default_factory=set)
+
+    def log_once(self, message: str, *args, level: int = logging.WARNING) -> None:
+        if (message, args) not in self.logged:
+            self.logged.add((message, args))
+            logger.log(level, message, *args)
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,14 @@ def step_counter(stop_ids: set[int], started: float, on_step: StepListener):
     return StepCounter()
 
 
+def stop_token_ids(loaded: LoadedModel) -> set[int]:
+    """End-of-sequence and padding tokens: the tokenizer's and the ones the model's generation config names."""
+    tokenizer = loaded.tokenizer
+    configured = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
+    configured = configured if isinstance(configured, list | tuple) else [configured]
+    return {tokenizer.eos_token_id, tokenizer.pad_token_id, *configured} - {None}
+
+
 def generate_batch(
     loaded: LoadedModel,
     rendered: list[str],
@@ -195,34 +218,74 @@ def generate_batch(
     ``on_step(tokens so far, seconds)`` is called after every decoding step; it may raise to abandon the batch.
     """
     import torch
-    from transformers import StoppingCriteriaList
+
+    from inference_workers import decoding
 
     tokenizer = loaded.tokenizer
-    stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    stop_ids = stop_token_ids(loaded)
     enc = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
-    sampling = temperature > 0
-    kwargs = {"do_sample": sampling, "max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
-    if sampling:
-        kwargs.update(temperature=temperature, top_p=top_p)
-    else:
-        kwargs.update(temperature=None, top_p=None, top_k=None)
-    if min_new_tokens:
-        kwargs["min_new_tokens"] = min_new_tokens
+    sampling = decoding.Sampling(temperature, top_p, max_new_tokens, seed, min_new_tokens)
+    unsupported = decoding.unsupported_reason(loaded.model)
     torch.manual_seed(seed)
     started = time.perf_counter()
-    if on_step is not None:
-        kwargs["stopping_criteria"] = StoppingCriteriaList([step_counter(stop_ids, started, on_step)])
-    with torch.inference_mode():
-        out = loaded.model.generate(**enc, **kwargs)
+    if unsupported:
+        loaded.log_once("decoding with model.generate (no continuous batching): %s", unsupported)
+        rows = hf_generate(loaded, enc, sampling, stop_ids, on_step, started)
+    else:
+        with torch.inference_mode():
+            rows = decode(loaded, enc, sampling, stop_ids, on_step, started).tokens
     seconds = time.perf_counter() - started
-    new = out[:, enc["input_ids"].shape[1] :].cpu()
     prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
     results = []
-    for row, n_prompt in zip(new.tolist(), prompt_lengths, strict=True):
+    for row, n_prompt in zip(rows, prompt_lengths, strict=True):
         length = next((i + 1 for i, tok in enumerate(row) if tok in stop_ids), len(row))
         text = tokenizer.decode(row[:length], skip_special_tokens=True).strip()
         results.append(Generated(text=text, prompt_tokens=int(n_prompt), completion_tokens=length))
     return results, seconds
+
+
+def decode(loaded: LoadedModel, enc, sampling, stop_ids: set[int], on_step, started: float):
+    """The compiled path where the device compiles (and compiling has not failed for this model), else eager."""
+    import torch
+
+    from inference_workers import decoding
+
+    cap = devices.capability(loaded.device)
+    args = (enc["input_ids"], enc["attention_mask"], sampling, stop_ids, on_step)
+    if cap.compiles and not loaded.compile_refusal:
+        try:
+            return decoding.decode_compiled(loaded.model, loaded.decoders, cap, *args, started)
+        except decoding.CompileFailed as exc:
+            loaded.compile_refusal = str(exc)
+            loaded.decoders.clear()
+            torch.manual_seed(sampling.seed)
+    if cap.kind == "cuda":
+        loaded.log_once("decoding eagerly on %s: %s", loaded.device, loaded.compile_refusal or cap.compile_refusal)
+    return decoding.decode_eager(loaded.model, *args, started)
+
+
+def hf_generate(loaded: LoadedModel, enc, sampling, stop_ids: set[int], on_step, started: float) -> list[list[int]]:
+    """``model.generate`` over the padded batch: each row's new tokens (padding after a stop included)."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    tokenizer = loaded.tokenizer
+    kwargs = {
+        "do_sample": sampling.temperature > 0,
+        "max_new_tokens": sampling.max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if sampling.temperature > 0:
+        kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    if sampling.min_new_tokens:
+        kwargs["min_new_tokens"] = sampling.min_new_tokens
+    if on_step is not None:
+        kwargs["stopping_criteria"] = StoppingCriteriaList([step_counter(stop_ids, started, on_step)])
+    with torch.inference_mode():
+        out = loaded.model.generate(**enc, **kwargs)
+    return out[:, enc["input_ids"].shape[1] :].cpu().tolist()
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -465,13 +528,40 @@ class LocalBackend(Backend):
             return [returned[-1]]
 
         def on_oom(size: int) -> None:
+            loaded.decoders.clear()
             free_memory()
             logger.warning("out of memory at a batch of %d; halving", size)
 
-        batch_size = self.batch_size or settings.STYLEGAP_GENERATION_BATCH_SIZE
+        batch_size = self.batch_size or planned_batch_size(loaded, max(lengths, default=0), sampling["max_new_tokens"])
         for batch in length_sorted_batches(list(range(len(rendered))), lengths, batch_size):
             returned.clear()
             yield run_halving_on_oom(batch, generate, is_out_of_memory, on_oom)
+
+
+def planned_batch_size(loaded: LoadedModel, longest_prompt: int, max_new_tokens: int) -> int:
+    """On CUDA, from free memory and the model's key/value bytes per token (devices.py); on the CPU, the setting.
+
+    The cached decoders of this model count as free: they are reused, or evicted to make room."""
+    cap = devices.capability(loaded.device)
+    if cap.kind != "cuda":
+        return settings.STYLEGAP_GENERATION_BATCH_SIZE
+    import dataclasses
+
+    held = sum(d.cache.nbytes for d in loaded.decoders.values())
+    cap = dataclasses.replace(cap, free_bytes=(cap.free_bytes or 0) + held)
+    dtype = next(loaded.model.parameters()).dtype
+    size = devices.cuda_batch_size(
+        cap,
+        devices.ModelShape.of(loaded.model.config),
+        dtype.itemsize,
+        longest_prompt,
+        max_new_tokens,
+        settings.STYLEGAP_CUDA_MAX_BATCH_SIZE,
+    )
+    loaded.log_once(
+        "batch size %d on %s for prompts up to %d tokens", size, loaded.device, longest_prompt, level=logging.INFO
+    )
+    return size
 
 
 def batch_step(listener: StepListener | None, returned: list[Call]) -> StepListener | None:
