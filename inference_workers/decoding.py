@@ -163,7 +163,8 @@ class RowCache:
         return keys[rows, :, :end], values[rows, :, :end]
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
-        return self.position
+        # Inside the compiled step a constant: a value that changed each step would make dynamo recompile it.
+        return 0 if self.stepping else self.position
 
     def keep_rows(self, index: torch.Tensor) -> None:
         """Keep only the rows ``index`` (in that order), moved to the front; the rest leave the batch."""

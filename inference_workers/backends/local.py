@@ -232,7 +232,8 @@ def generate_batch(
         loaded.log_once("decoding with model.generate (no continuous batching): %s", unsupported)
         rows = hf_generate(loaded, enc, sampling, stop_ids, on_step, started)
     else:
-        with torch.inference_mode():
+        # no_grad rather than inference_mode: compiled CUDA graphs mutate the static cache as generate's own do.
+        with torch.no_grad():
             rows = decode(loaded, enc, sampling, stop_ids, on_step, started).tokens
     seconds = time.perf_counter() - started
     prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()

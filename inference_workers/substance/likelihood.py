@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import torch
 
+from inference_workers.decoding import forward_kwargs
+
 
 @torch.inference_mode()
 def choice_logprobs(model, tokenizer, context: str, choices: Sequence[str]) -> list[float]:
@@ -48,7 +50,10 @@ class PrefixCache:
     def __init__(self, model, tokenizer, prefix: str):
         self.ids = tokenizer(prefix, add_special_tokens=True)["input_ids"]
         device = next(model.parameters()).device
-        self.past = model(input_ids=torch.tensor([self.ids], device=device), use_cache=True).past_key_values
+        out = model(input_ids=torch.tensor([self.ids], device=device), use_cache=True)
+        # transformers 5.x names the cache ``cache`` (``past_key_values`` before, now deprecated).
+        cache = getattr(out, "cache", None)
+        self.past = cache if cache is not None else out.past_key_values
 
 
 def _logits_after_prefix(model, tokenizer, prefix: PrefixCache, sequences: list[list[int]]):
@@ -68,7 +73,8 @@ def _logits_after_prefix(model, tokenizer, prefix: PrefixCache, sequences: list[
     past = copy.deepcopy(prefix.past)
     past.batch_repeat_interleave(len(sequences))
     device = next(model.parameters()).device
-    return model(input_ids=input_ids.to(device), attention_mask=attention.to(device), cache=past, use_cache=True).logits
+    cache = {forward_kwargs(model)["cache_name"]: past}  # "cache" in transformers 5.x, "past_key_values" before
+    return model(input_ids=input_ids.to(device), attention_mask=attention.to(device), use_cache=True, **cache).logits
 
 
 @torch.inference_mode()

@@ -39,8 +39,10 @@ NQ_MAX_NEW_TOKENS = 16
 TRUTHFULQA_MAX_NEW_TOKENS = 48
 # Items scored between progress writes for the one-at-a-time MC1 loop.
 MC1_CHUNK = 8
-# MMLU questions scored in one forward pass (after the subject's cached 5-shot prefix); larger on CUDA.
-MMLU_BATCH = {"cpu": 8, "cuda": 64}
+# MMLU questions scored in one forward pass (after the subject's cached 5-shot prefix) on the CPU; on CUDA
+# from free memory (devices.scoring_batch_size), up to MMLU_MAX_CUDA_BATCH.
+MMLU_CPU_BATCH = 8
+MMLU_MAX_CUDA_BATCH = 512
 # As upstream: exemplars are dropped from the end while a prompt runs over this many tokens.
 MMLU_MAX_TOKENS = 2048
 HUMANEVAL_MAX_NEW_TOKENS = 384
@@ -267,6 +269,20 @@ def _mmlu_shots(tokenizer, item: mmlu.MMLUItem) -> int:
     return shots
 
 
+def mmlu_batch_size(loaded, prefix, prompts: list[str]) -> int:
+    """MMLU_CPU_BATCH on the CPU; on CUDA, what the free memory holds for the group's longest prompt."""
+    from inference_workers import devices
+
+    cap = devices.capability(loaded.device)
+    if cap.kind != "cuda":
+        return MMLU_CPU_BATCH
+    longest = max(len(ids) for ids in loaded.tokenizer(prompts, add_special_tokens=True)["input_ids"])
+    shape = devices.ModelShape.of(loaded.model.config)
+    dtype_bytes = next(loaded.model.parameters()).element_size()
+    scored = max(longest - len(prefix.ids), 1)
+    return devices.scoring_batch_size(cap, shape, dtype_bytes, longest, scored, MMLU_MAX_CUDA_BATCH)
+
+
 def run_mmlu(run: BenchmarkRun, pending: list[mmlu.MMLUItem], progress: Progress) -> None:
     from inference_workers.substance.likelihood import PrefixCache, next_token_logprobs_after_prefix
 
@@ -275,13 +291,13 @@ def run_mmlu(run: BenchmarkRun, pending: list[mmlu.MMLUItem], progress: Progress
         raise BenchmarkRefused("MMLU is scored by the model's own next-token log-probabilities: a local model only.")
     loaded = backend.load(run.model)
     letters = mmlu.letter_token_ids(loaded.tokenizer)
-    batch = MMLU_BATCH.get(str(loaded.device).split(":")[0], MMLU_BATCH["cpu"])
     groups: dict[tuple[str, int], list[mmlu.MMLUItem]] = {}
     for item in pending:
         groups.setdefault((item.subject, _mmlu_shots(loaded.tokenizer, item)), []).append(item)
     for (subject, shots), items in groups.items():
         # The subject's exemplars are the same for each of its questions: computed once.
         prefix = PrefixCache(loaded.model, loaded.tokenizer, mmlu.cached_prefix(subject, shots))
+        batch = mmlu_batch_size(loaded, prefix, [mmlu.prompt(q, shots) for q in items])
         for start in range(0, len(items), batch):
             chunk = items[start : start + batch]
             scores = next_token_logprobs_after_prefix(

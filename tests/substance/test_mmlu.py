@@ -114,6 +114,35 @@ def test_batched_prefix_scoring_equals_scoring_each_prompt_from_scratch(tmp_path
             assert row == pytest.approx(alone.tolist(), abs=1e-4)
 
 
+def test_mmlu_batches_are_sized_from_free_memory_on_a_gpu_and_stay_at_eight_on_the_cpu(tmp_path, smollm2_tokenizer_dir):
+    from inference_workers import devices
+    from inference_workers.backends.local import LoadedModel
+
+    folder = build_tiny_llama(tmp_path / "tiny", smollm2_tokenizer_dir, max_position_embeddings=4096)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, device="cpu")
+    items = [i for i in mmlu.test_items() if i.subject == "high_school_geography"][:5]
+    prefix = PrefixCache(model, tokenizer, mmlu.cached_prefix("high_school_geography"))
+    prompts = [mmlu.prompt(i) for i in items]
+    assert runner.mmlu_batch_size(loaded, prefix, prompts) == runner.MMLU_CPU_BATCH == 8
+
+    longest = max(len(tokenizer(p)["input_ids"]) for p in prompts)
+    shape = devices.ModelShape.of(model.config)
+    # kv: 2 x 2 layers x 2 heads x 8 dims x 4 bytes = 256 B/token; a scored token: logits 49,152 x 4 x 2 and
+    # activations (4 x 32 + 3 x 64) x 4 + 4 heads x longest x 4
+    scored = longest - len(prefix.ids)
+    row = 256 * longest + scored * (49_152 * 8 + (4 * 32 + 3 * 64) * 4 + 4 * longest * 4)
+    sizes = []
+    for free in (64 << 30, 1 << 30):
+        gpu = devices.Capability(kind="cuda", free_bytes=free, compile_refusal="", compile=lambda step: step)
+        with devices.pretending(gpu):
+            sizes.append(runner.mmlu_batch_size(loaded, prefix, prompts))
+        expected = devices.power_of_two_at_most(min(int(free * devices.MEMORY_FRACTION // row), 512))
+        assert sizes[-1] == expected == devices.scoring_batch_size(gpu, shape, 4, longest, scored, 512)
+    assert sizes[0] == runner.MMLU_MAX_CUDA_BATCH == 512 and 8 < sizes[1] < 512
+
+
 def test_mmlu_is_refused_for_a_model_without_log_probabilities(db):
     from inference_workers.models import ModelKind, ModelStatus
     from tests import factories
