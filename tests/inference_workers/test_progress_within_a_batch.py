@@ -6,7 +6,9 @@ The model is a random-weights Llama that takes a few milliseconds a step and nev
 one batch of a long answer keeps the worker decoding for several seconds.
 """
 
+import io
 import json
+import re
 import time
 
 import pytest
@@ -129,3 +131,26 @@ def test_a_cancel_stops_the_running_batch_and_stores_none_of_it(slow_llama):
     assert job.status == JobStatus.CANCELLED
     assert Response.objects.filter(job=job).count() == 0 and job.done == 0
     assert job.tokens_in_flight == 0 and job.completion_tokens == 0
+
+
+def test_the_progress_line_make_run_prints_shows_the_tokens_advancing_while_the_first_batch_decodes(
+    slow_llama, monkeypatch
+):
+    from ratings.management.commands import setup_demo
+
+    monkeypatch.setattr(setup_demo, "TOKENS_LINE_EVERY_S", 0)  # bin/run's output is not a terminal: a line each poll
+    job = long_job(slow_llama)
+    out = io.StringIO()
+    command = setup_demo.Command(stdout=out)
+    command._wait("SmolLM2 answers", lambda: command._job_progress(job.pk), time.monotonic() + GIVE_UP_S)
+
+    lines = out.getvalue().splitlines()
+    during_the_batch = [
+        int(m.group(1).replace(",", "")) for m in map(re.compile(r"\] 0/2, ([\d,]+) tokens").search, lines) if m
+    ]
+    assert len(set(during_the_batch)) >= 3 and during_the_batch == sorted(during_the_batch), lines
+    assert (
+        "tok/s" in lines[-1]
+        and lines[-1].startswith("Worker: SmolLM2 answers [")
+        and "] 2/2, 3,000 tokens" in lines[-1]
+    )

@@ -34,9 +34,26 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+# Without a terminal, a progress line whose only change is the tokens so far is written at most this often.
+TOKENS_LINE_EVERY_S = 10
+
+
 def progress_bar(done: int, total: int, width: int = 30) -> str:
     filled = width * done // total if total else width
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def job_figures(job: GenerationJob) -> str:
+    """What the job page shows beside the bar: tokens so far (those of the batch being decoded included),
+    tok/s and time left; before the first token, what the worker is doing."""
+    if not job.tokens_so_far:
+        return "loading the model" if job.status == JobStatus.RUNNING else ""
+    parts = [f"{job.tokens_so_far:,} token{'' if job.tokens_so_far == 1 else 's'}"]
+    if job.tokens_per_second:
+        parts.append(f"{job.tokens_per_second:.1f} tok/s")
+    if job.eta_seconds is not None and job.status == JobStatus.RUNNING:
+        parts.append(f"about {max(1, round(job.eta_seconds / 60))} min left")
+    return ", ".join(parts)
 
 
 class Command(BaseCommand):
@@ -171,24 +188,27 @@ class Command(BaseCommand):
             )
 
     @staticmethod
-    def _job_progress(job_id: int) -> tuple[int, int, bool]:
+    def _job_progress(job_id: int) -> tuple[int, int, bool, str]:
         job = GenerationJob.objects.get(pk=job_id)
-        return job.done, job.total, job.status in FINISHED
+        return job.done, job.total, job.status in FINISHED, job_figures(job)
 
     @staticmethod
-    def _run_progress(run_id: int) -> tuple[int, int, bool]:
+    def _run_progress(run_id: int) -> tuple[int, int, bool, str]:
         run = BenchmarkRun.objects.get(pk=run_id)
-        return run.n_items, planned_total(run), run.status in FINISHED
+        return run.n_items, planned_total(run), run.status in FINISHED, ""
 
-    def _wait(self, label: str, progress: Callable[[], tuple[int, int, bool]], deadline: float) -> None:
+    def _wait(self, label: str, progress: Callable[[], tuple[int, int, bool, str]], deadline: float) -> None:
+        """A progress line: rewritten in place each second on a terminal; otherwise a new line when the count
+        moves, and every TOKENS_LINE_EVERY_S while only the tokens of the running batch do."""
         tty = sys.stdout.isatty()
-        last = None
+        shown, shown_count, shown_at = "", None, -float("inf")
         while True:
-            done, total, finished = progress()
-            if (done, total) != last:
-                line = f"Worker: {label} {progress_bar(done, total)}"
-                self.stdout.write(f"\r{line}" if tty else line, ending="" if tty else "\n")
-                last = (done, total)
+            done, total, finished, figures = progress()
+            line = f"Worker: {label} {progress_bar(done, total)}" + (f", {figures}" if figures else "")
+            now = time.monotonic()
+            if line != shown and (tty or (done, total) != shown_count or now - shown_at >= TOKENS_LINE_EVERY_S):
+                self.stdout.write(f"\r{line}\033[K" if tty else line, ending="" if tty else "\n")
+                shown, shown_count, shown_at = line, (done, total), now
             if finished:
                 break
             if time.monotonic() > deadline:
