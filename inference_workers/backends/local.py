@@ -76,6 +76,9 @@ class LoadedModel:
     decoders: OrderedDict = field(default_factory=OrderedDict)
     # Why this model is decoded eagerly although the device compiles ('' until a compile fails).
     compile_refusal: str = ""
+    # Why this model is decoded by model.generate: its first batch failed in decoding.py ('' until then).
+    decoder_refusal: str = ""
+    decoded_once: bool = False
     # Reasons already logged for this model, so each is logged once per worker process.
     logged: set = field(default_factory=set)
 
@@ -225,16 +228,36 @@ def generate_batch(
     stop_ids = stop_token_ids(loaded)
     enc = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
     sampling = decoding.Sampling(temperature, top_p, max_new_tokens, seed, min_new_tokens)
-    unsupported = decoding.unsupported_reason(loaded.model)
+    unsupported = loaded.decoder_refusal or decoding.unsupported_reason(loaded.model)
     torch.manual_seed(seed)
     started = time.perf_counter()
-    if unsupported:
+    rows = None
+    if not unsupported:
+        listener_raised = []
+
+        def listening(tokens: int, seconds: float) -> None:
+            try:
+                on_step(tokens, seconds)
+            except BaseException:
+                listener_raised.append(True)
+                raise
+
+        try:
+            # no_grad rather than inference_mode: compiled CUDA graphs mutate the static cache as generate's do.
+            with torch.no_grad():
+                rows = decode(loaded, enc, sampling, stop_ids, listening if on_step else None, started).tokens
+            loaded.decoded_once = True
+        except Exception as exc:
+            # A cancel, an out-of-memory (halved by the caller) or a model that decoded before: not the decoder's fit.
+            if listener_raised or is_out_of_memory(exc) or loaded.decoded_once:
+                raise
+            unsupported = loaded.decoder_refusal = (
+                f"its first batch failed in this decoder: {type(exc).__name__}: {exc}"
+            )
+            torch.manual_seed(seed)
+    if rows is None:
         loaded.log_once("decoding with model.generate (no continuous batching): %s", unsupported)
         rows = hf_generate(loaded, enc, sampling, stop_ids, on_step, started)
-    else:
-        # no_grad rather than inference_mode: compiled CUDA graphs mutate the static cache as generate's own do.
-        with torch.no_grad():
-            rows = decode(loaded, enc, sampling, stop_ids, on_step, started).tokens
     seconds = time.perf_counter() - started
     prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
     results = []

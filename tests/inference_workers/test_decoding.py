@@ -216,3 +216,37 @@ def test_the_cache_keeps_only_the_rows_still_running():
     assert k.shape == (2, 1, 3, 2)
     assert k[:, 0, 0, 0].tolist() == [2.0, 0.0] and v[:, 0, 1, 0].tolist() == [12.0, 10.0]
     assert k[:, 0, 2, 0].tolist() == [7.0, 7.0]
+
+
+def test_an_architecture_this_decoder_cannot_drive_falls_back_to_model_generate_with_the_reason_logged(
+    tiny, caplog, monkeypatch
+):
+    """A model whose attention calls its cache in some other way fails on its first batch: that batch and the
+    following ones are decoded by model.generate, and why is logged once."""
+    expected = model_generate_answers(tiny, PROMPTS[:4], 6)
+
+    def other_cache_protocol(self, *args, **kwargs):
+        raise TypeError("update() got an unexpected keyword argument 'sliding_window'")
+
+    monkeypatch.setattr(decoding.RowCache, "update", other_cache_protocol)
+    with caplog.at_level(logging.WARNING):
+        first = generate_answers(tiny, PROMPTS[:4], 6)
+        second = generate_answers(tiny, PROMPTS[:4], 6)
+
+    decoded = [tiny.tokenizer.decode(e, skip_special_tokens=True).strip() for e in expected]
+    assert [o.text for o in first] == decoded == [o.text for o in second]
+    assert "sliding_window" in tiny.decoder_refusal
+    logged = [r.getMessage() for r in caplog.records if "model.generate" in r.getMessage()]
+    assert len(logged) == 1 and "sliding_window" in logged[0]
+
+
+def test_a_cancel_raised_by_the_step_listener_is_not_taken_for_a_decoder_failure(tiny):
+    class Cancelled(Exception):
+        pass
+
+    def cancel(tokens, seconds):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        generate_batch(tiny, PROMPTS[:4], **GREEDY, max_new_tokens=6, on_step=cancel)
+    assert not tiny.decoder_refusal
