@@ -353,13 +353,22 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 def static_decoder(
     decoders: OrderedDict, model, bucket: int, length: int, device, cap: devices.Capability
 ) -> StaticDecoder:
-    """The cached decoder of (this model, bucket, length), built (and compiled on first use) when missing."""
+    """The cached decoder of (this model, bucket, length), built (and compiled on first use) when missing.
+
+    Older decoders are let go first while there are DECODERS_PER_MODEL, or while the device's free memory
+    is short of the new cache (bucket x length x KV bytes per token)."""
     key = (bucket, length)
     if key in decoders:
         decoders.move_to_end(key)
         return decoders[key]
-    while len(decoders) >= DECODERS_PER_MODEL:
+    dtype_bytes = next(model.parameters()).element_size()
+    need = bucket * length * devices.ModelShape.of(model.config).kv_bytes_per_token(dtype_bytes)
+    while decoders and (
+        len(decoders) >= DECODERS_PER_MODEL or (devices.capability(str(device)).free_bytes or 0) < need
+    ):
         decoders.popitem(last=False)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     decoders[key] = StaticDecoder(model, bucket, length, device, cap.compile)
     return decoders[key]
 

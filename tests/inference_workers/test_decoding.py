@@ -250,3 +250,16 @@ def test_a_cancel_raised_by_the_step_listener_is_not_taken_for_a_decoder_failure
     with pytest.raises(Cancelled):
         generate_batch(tiny, PROMPTS[:4], **GREEDY, max_new_tokens=6, on_step=cancel)
     assert not tiny.decoder_refusal
+
+
+def test_cached_decoders_are_let_go_when_the_free_memory_cannot_hold_a_new_bucket(tiny):
+    roomy, tight = (
+        fake_gpu(CountingCompile()),
+        devices.Capability(kind="cuda", free_bytes=0, compile_refusal="", compile=lambda step: step),
+    )
+    with devices.pretending(roomy):
+        generate_answers(tiny, PROMPTS, 12)
+    assert list(tiny.decoders) == [(64, 64), (16, 64)]
+    with devices.pretending(tight):
+        generate_answers(tiny, PROMPTS[:3], 12)  # a bucket of 4 rows: the others make room for it
+    assert list(tiny.decoders) == [(4, 64)]
