@@ -60,7 +60,7 @@ def main() -> None:
     )
 
     def run() -> None:
-        jobs.run_job(job.pk, "bench", jobs.local_work())
+        jobs.run_job(job.pk, jobs.local_work(), dispatch="bench")
         connection.close()
 
     started = time.perf_counter()

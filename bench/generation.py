@@ -173,7 +173,7 @@ def product_job(model, texts: list[str], config, label: str) -> tuple[list, floa
     )
     synchronize()
     started = time.perf_counter()
-    status = jobs.run_job(job.pk, label, jobs.local_work())
+    status = jobs.run_job(job.pk, jobs.local_work(), dispatch=label)
     synchronize()
     seconds = time.perf_counter() - started
     job.refresh_from_db()
