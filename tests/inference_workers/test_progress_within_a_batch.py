@@ -139,7 +139,9 @@ def test_the_progress_line_make_run_prints_shows_the_tokens_advancing_while_the_
     from ratings.management.commands import setup_demo
 
     monkeypatch.setattr(setup_demo, "TOKENS_LINE_EVERY_S", 0)  # bin/run's output is not a terminal: a line each poll
-    job = long_job(slow_llama)
+    # The longer batch: at about 1.6 ms a step on a quiet machine, the 1,500-token one ends within two of
+    # the job's one-a-second progress writes, too few to see the count advance.
+    job = long_job(slow_llama, tokens=STALE_TEST_TOKENS)
     out = io.StringIO()
     command = setup_demo.Command(stdout=out)
     command._wait("SmolLM2 answers", lambda: command._job_progress(job.pk), time.monotonic() + GIVE_UP_S)
@@ -152,5 +154,5 @@ def test_the_progress_line_make_run_prints_shows_the_tokens_advancing_while_the_
     assert (
         "tok/s" in lines[-1]
         and lines[-1].startswith("Worker: SmolLM2 answers [")
-        and "] 2/2, 3,000 tokens" in lines[-1]
+        and f"] 2/2, {2 * STALE_TEST_TOKENS:,} tokens" in lines[-1]
     )
