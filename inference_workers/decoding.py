@@ -268,6 +268,20 @@ def _finish(out: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
     return [row[:n] for row, n in zip(out.tolist(), lengths.tolist(), strict=True)]
 
 
+def _record_step(choose, logits, step: int, out, lengths, live, tokens: int, on_step, started: float):
+    """One step for the rows still in the batch (``live``: their original rows): choose their tokens, write
+    them into ``out``, end the rows that chose a stop token at this length, report the step. Returns the
+    tokens chosen, which rows stopped, and the tokens generated so far."""
+    chosen = choose(logits, step)
+    out[live, step] = chosen
+    tokens += len(live)
+    stopped = torch.isin(chosen, choose.stops)
+    lengths[live[stopped]] = step + 1
+    if on_step is not None:
+        on_step(tokens, time.perf_counter() - started)
+    return chosen, stopped, tokens
+
+
 def decode_eager(
     model, input_ids, attention_mask, sampling: Sampling, stop_ids: set[int], on_step: Callable | None, started: float
 ) -> Decoded:
@@ -289,13 +303,7 @@ def decode_eager(
     dtype = next(model.parameters()).dtype
     tokens = 0
     for step in range(cap):
-        chosen = choose(logits, step)
-        out[live, step] = chosen
-        tokens += len(live)
-        stopped = torch.isin(chosen, choose.stops)
-        lengths[live[stopped]] = step + 1
-        if on_step is not None:
-            on_step(tokens, time.perf_counter() - started)
+        chosen, stopped, tokens = _record_step(choose, logits, step, out, lengths, live, tokens, on_step, started)
         if step == cap - 1 or bool(stopped.all()):
             break
         if bool(stopped.any()):
@@ -406,13 +414,9 @@ def decode_compiled(
     slots = torch.arange(rows, device=device)  # the bucket row of each live row
     tokens = 0
     for step in range(cap_tokens):
-        chosen = choose(logits[slots], step)
-        out[live, step] = chosen
-        tokens += len(live)
-        stopped = torch.isin(chosen, choose.stops)
-        lengths[live[stopped]] = step + 1
-        if on_step is not None:
-            on_step(tokens, time.perf_counter() - started)
+        chosen, stopped, tokens = _record_step(
+            choose, logits[slots], step, out, lengths, live, tokens, on_step, started
+        )
         if step == cap_tokens - 1 or bool(stopped.all()):
             break
         chosen_all[slots] = chosen
