@@ -11,7 +11,7 @@ from django.utils import timezone
 from inference_workers.backends.base import Refused
 from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import reopen, reopen_lapsed_shards, request_cancel, requeue_stalled
+from inference_workers.claims import reoffer_lapsed_shards, reopen, request_cancel, requeue_stalled
 from inference_workers.dispatch import resend_unsent, send_on_commit
 from inference_workers.models import (
     DecodingConfig,
@@ -265,10 +265,9 @@ def do_resume_stalled_jobs(stale_after_s: float) -> list[int]:
 def do_reoffer_lapsed_generation_shards() -> list[int]:
     """Shards whose worker stopped renewing its lease, open again, and a delivery of their job queued for
     them (a live worker on the job takes them sooner: shards.py). Returns the jobs' ids."""
-    job_ids = reopen_lapsed_shards(GenerationShard.objects.filter(job__status=JobStatus.RUNNING))
-    for job in GenerationJob.objects.select_related("model").filter(pk__in=job_ids):
-        do_queue_generation_job(job)
-    return job_ids
+    return reoffer_lapsed_shards(
+        GenerationShard.objects, GenerationJob.objects.select_related("model"), do_queue_generation_job
+    )
 
 
 def do_resend_unsent_jobs(grace_s: float) -> list[int]:

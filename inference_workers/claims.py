@@ -192,6 +192,15 @@ def next_lease_expiry(shards: models.QuerySet):
     return running.values_list("lease_expires_at", flat=True).first()
 
 
+def reoffer_lapsed_shards(shards: models.QuerySet, jobs: models.QuerySet, queue: Callable[[Row], None]) -> list[int]:
+    """Reopen the lapsed shards of running jobs (``reopen_lapsed_shards``) and ``queue(job)`` a delivery for
+    each of their jobs, read from ``jobs``. Returns the jobs' ids."""
+    job_ids = reopen_lapsed_shards(shards.filter(job__status=JobStatus.RUNNING))
+    for job in jobs.filter(pk__in=job_ids):
+        queue(job)
+    return job_ids
+
+
 def reopen_lapsed_shards(shards: models.QuerySet, before=None) -> list[int]:
     """Mark open the running shards of ``shards`` whose lease lapsed (or, with ``before``, whose heartbeat is
     older than it), keeping their last holder in ``previous_*``. Returns the ids of their jobs."""

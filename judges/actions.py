@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import Count
 
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import reopen, reopen_lapsed_shards, request_cancel, requeue_stalled
-from inference_workers.models import JobStatus, LanguageModel, ModelStatus, Response
+from inference_workers.claims import reoffer_lapsed_shards, reopen, request_cancel, requeue_stalled
+from inference_workers.models import LanguageModel, ModelStatus, Response
 from inference_workers.shards import tasks_for
 from judges.formats import ImportedVerdict
 from judges.models import Judge, JudgePrompt, JudgeVerdict, JudgingJob, JudgingShard, Outcome, VerdictSource
@@ -155,10 +155,9 @@ def do_resume_stalled_judging_jobs(stale_after_s: float) -> list[int]:
 
 def do_reoffer_lapsed_judging_shards() -> list[int]:
     """Shards whose worker stopped renewing its lease, open again, with a delivery of their job queued."""
-    job_ids = reopen_lapsed_shards(JudgingShard.objects.filter(job__status=JobStatus.RUNNING))
-    for job in JudgingJob.objects.select_related("judge__model").filter(pk__in=job_ids):
-        do_queue_judging_job(job)
-    return job_ids
+    return reoffer_lapsed_shards(
+        JudgingShard.objects, JudgingJob.objects.select_related("judge__model"), do_queue_judging_job
+    )
 
 
 def queue_snapshot(study_id: int) -> None:

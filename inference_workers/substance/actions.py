@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from inference_workers.backends.registry import backend_for
-from inference_workers.claims import drop_unfinished_shards, reopen_lapsed_shards, requeue_stalled
+from inference_workers.claims import drop_unfinished_shards, reoffer_lapsed_shards, requeue_stalled
 from inference_workers.dispatch import resend_unsent, send_on_commit
 from inference_workers.models import Benchmark, BenchmarkRun, BenchmarkShard, JobStatus, LanguageModel, ModelStatus
 from inference_workers.shards import tasks_for
@@ -109,10 +109,9 @@ def do_resume_stalled_benchmark_runs(stale_after_s: float) -> list[int]:
 
 def do_reoffer_lapsed_benchmark_shards() -> list[int]:
     """Shards whose worker stopped renewing its lease, open again, with a delivery of their run queued."""
-    run_ids = reopen_lapsed_shards(BenchmarkShard.objects.filter(job__status=JobStatus.RUNNING))
-    for run in BenchmarkRun.objects.select_related("model").filter(pk__in=run_ids):
-        do_queue_benchmark_run(run)
-    return run_ids
+    return reoffer_lapsed_shards(
+        BenchmarkShard.objects, BenchmarkRun.objects.select_related("model"), do_queue_benchmark_run
+    )
 
 
 def do_resend_unsent_benchmark_runs(grace_s: float) -> list[int]:
