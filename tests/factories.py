@@ -35,6 +35,14 @@ def model(**kwargs) -> LanguageModel:
     return LanguageModel.objects.create(**{**defaults, **kwargs})
 
 
+def smollm2(**kwargs) -> LanguageModel:
+    """The packaged SmolLM2-135M-Instruct GGUF as a ready local model (what the real worker loads)."""
+    from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
+
+    fields = {"name": "smollm2-135m-instruct", "kind": ModelKind.GGUF, "role": ModelRole.BASE}
+    return model(**{**fields, "server_path": str(smollm2_folder()), "gguf_file": SMOLLM2_GGUF, **kwargs})
+
+
 def response(model_: LanguageModel, prompt_: Prompt, text: str = "An answer.", **kwargs) -> Response:
     return Response.objects.create(
         model=model_,

@@ -7,8 +7,7 @@ import pytest
 from django.conf import settings
 
 from inference_workers.actions import decoding_config_for, do_resume_stalled_jobs, do_start_generation_job
-from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
-from inference_workers.models import GenerationJob, JobStatus, ModelKind, ModelRole, Response
+from inference_workers.models import GenerationJob, JobStatus, Response
 from tests import factories
 from tests.conftest import WorkerProcess, database_url
 
@@ -51,13 +50,7 @@ def test_a_killed_worker_leaves_a_job_that_a_new_worker_completes_without_duplic
     ps = factories.prompt_set()
     for i, question in enumerate(QUESTIONS):
         factories.prompt(ps, external_id=f"q{i}", text=question)
-    model = factories.model(
-        name="smollm2-135m-instruct",
-        kind=ModelKind.GGUF,
-        role=ModelRole.BASE,
-        server_path=str(smollm2_folder()),
-        gguf_file=SMOLLM2_GGUF,
-    )
+    model = factories.smollm2()
     config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=24, seed=0)
     # Only this test's workers listen on this queue: the session worker never takes the job.
     queue = f"gpu-kill-{uuid.uuid4().hex[:6]}"

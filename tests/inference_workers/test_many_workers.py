@@ -8,8 +8,7 @@ import pytest
 from django.urls import reverse
 
 from inference_workers.actions import decoding_config_for, do_start_generation_job
-from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
-from inference_workers.models import GenerationJob, JobStatus, ModelKind, ModelRole, Response, ShardStatus
+from inference_workers.models import GenerationJob, JobStatus, Response, ShardStatus
 from tests import factories
 from tests.inference_workers.test_local_generation import QUESTIONS
 from tests.sharding import (
@@ -34,13 +33,7 @@ def test_two_workers_share_a_job_and_one_takes_over_the_shard_of_the_other_when_
     ps = factories.prompt_set()
     for i in range(N_PROMPTS):
         factories.prompt(ps, external_id=f"q{i}", text=f"{QUESTIONS[i % len(QUESTIONS)]} (question {i})")
-    model = factories.model(
-        name="smollm2-135m-instruct",
-        kind=ModelKind.GGUF,
-        role=ModelRole.BASE,
-        server_path=str(smollm2_folder()),
-        gguf_file=SMOLLM2_GGUF,
-    )
+    model = factories.smollm2()
     config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=6, seed=0)
     answered = Response.objects.filter(model=model, decoding_config=config)
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 from inference_workers.models import ModelKind, ModelRole
 from tests import factories
 from tests.inference_workers.conftest import smollm2_tokenizer_dir, tiny_llama_dir  # noqa: F401 - fixtures
@@ -10,14 +9,7 @@ from tests.inference_workers.conftest import smollm2_tokenizer_dir, tiny_llama_d
 
 @pytest.fixture
 def smollm2(db):
-    return factories.model(
-        name="smollm2-135m-instruct",
-        kind=ModelKind.GGUF,
-        role=ModelRole.BASE,
-        server_path=str(smollm2_folder()),
-        gguf_file=SMOLLM2_GGUF,
-        parameter_count=135_000_000,
-    )
+    return factories.smollm2(parameter_count=135_000_000)
 
 
 @pytest.fixture
