@@ -1,8 +1,9 @@
 """Storing battles (``ratings/analysis/battle_files.py`` reads them) as an imported study's votes.
 
 One pass over the battles, a chunk at a time (``CHUNK`` battles): new models, prompts, answers,
-comparisons, raters and votes of a chunk are written with ``ratings.engine.bulk.insert_rows``
-(Postgres COPY; bulk_create elsewhere), so memory holds one chunk plus the keys seen so far, and
+comparisons, raters and votes of a chunk are written through a ``ratings.engine.bulk.BulkWriter``
+(Postgres COPY, run by a background thread while the next chunk is read and built; bulk_create
+elsewhere), so memory holds a few chunks plus the keys seen so far, and
 every vote is written once with its own ``created_at`` (the battle's ``tstamp``, else now). The
 whole import is one transaction: all or nothing.
 
@@ -16,6 +17,7 @@ and counted in ``ImportResult.repeat_votes``.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 
 from django.db import transaction
@@ -24,7 +26,7 @@ from django.utils import timezone
 from inference_workers.actions import imported_decoding_config
 from inference_workers.models import LanguageModel, ModelKind, ModelRole, ModelStatus, Prompt, PromptSet, Response
 from ratings.analysis.battles import WINNER_TO_VOTE, Battle, answer_digest, prompt_external_id
-from ratings.engine.bulk import check_references_now, insert_rows
+from ratings.engine.bulk import BulkWriter, check_references_now
 from ratings.models import Comparison, Rater, Recruitment, Study, StudyStatus, Vote, VoteSource
 
 CHUNK = 20_000
@@ -91,8 +93,9 @@ def _pair_key(first: int, second: int) -> int:
 class _Importer:
     """The keys seen so far (existing rows of the study and its prompt set, then new ones)."""
 
-    def __init__(self, study: Study, model_defaults: dict[str, dict]):
+    def __init__(self, study: Study, model_defaults: dict[str, dict], writer: BulkWriter):
         self.study = study
+        self.writer = writer
         self.prompt_set = study.prompt_set
         self.config = imported_decoding_config()
         self.model_defaults = model_defaults
@@ -123,6 +126,7 @@ class _Importer:
         missing = sorted(names - self.models.keys())
         if not missing:
             return
+        self.writer.wait()  # the queries below need the connection the COPYs use
         found = dict(LanguageModel.objects.filter(name__in=missing).values_list("name", "pk"))
         for name in missing:
             if name not in found:
@@ -148,7 +152,9 @@ class _Importer:
                 text = b.question or f"(question {b.question_id}: its text was not in the battle file)"
                 turns = [{"role": "user", "content": q} for q in b.questions] if len(b.questions) > 1 else None
                 rows.append((self.prompt_set.pk, key, text, turns, b.category))
-        new_ids = insert_rows(Prompt, ("prompt_set_id", "external_id", "text", "turns", "category"), rows, ids=True)
+        new_ids = self.writer.insert(
+            Prompt, ("prompt_set_id", "external_id", "text", "turns", "category"), rows, ids=True
+        )
         for key, n in fresh.items():
             self.prompts[key] = new_ids[n]
         self.counts["prompts"] += len(rows)
@@ -173,7 +179,7 @@ class _Importer:
                     rows.append((self.models[name], prompt_id, self.config.pk, text or "", digest, multi, *style))
                 pair.append(key)
             pairs.append(pair)
-        new_ids = insert_rows(Response, RESPONSE_COLUMNS, rows, ids=True)
+        new_ids = self.writer.insert(Response, RESPONSE_COLUMNS, rows, ids=True)
         for key, n in fresh.items():
             self.answers[key] = new_ids[n]
         self.counts["responses"] += len(rows)
@@ -187,7 +193,9 @@ class _Importer:
             if key not in self.comparisons and key not in fresh:
                 fresh[key] = len(rows)
                 rows.append((self.study.pk, prompt_id, ra, rb))
-        new_ids = insert_rows(Comparison, ("study_id", "prompt_id", "response_a_id", "response_b_id"), rows, ids=True)
+        new_ids = self.writer.insert(
+            Comparison, ("study_id", "prompt_id", "response_a_id", "response_b_id"), rows, ids=True
+        )
         for key, n in fresh.items():
             self.comparisons[key] = new_ids[n]
         self.counts["comparisons"] += len(rows)
@@ -196,7 +204,7 @@ class _Importer:
     def _raters(self, battles: list[Battle]) -> None:
         fresh = sorted({b.judge for b in battles if b.judge} - self.raters.keys())
         rows = [(self.study.pk, Recruitment.IMPORTED.value, judge) for judge in fresh]
-        new_ids = insert_rows(Rater, ("study_id", "platform", "external_id"), rows, ids=True)
+        new_ids = self.writer.insert(Rater, ("study_id", "platform", "external_id"), rows, ids=True)
         self.raters.update(zip(fresh, new_ids, strict=True))
         self.counts["raters"] += len(rows)
 
@@ -220,7 +228,7 @@ class _Importer:
             rows.append(
                 (comparison_id, rater_id, VoteSource.IMPORTED.value, WINNER_TO_VOTE[b.winner].value, b.judge, created)
             )
-        insert_rows(Vote, ("comparison_id", "rater_id", "source", "winner", "judge", "created_at"), rows)
+        self.writer.insert(Vote, ("comparison_id", "rater_id", "source", "winner", "judge", "created_at"), rows)
         self.counts["votes"] += len(rows)
 
 
@@ -239,12 +247,14 @@ def do_import_battles(
     ``progress`` is called with the number of battles stored after each chunk.
     """
     check_references_now()
-    importer = _Importer(_study_for(slug), model_defaults or {})
-    battles = iter(battles)
-    while chunk := list(islice(battles, CHUNK)):
-        importer.chunk(chunk)
-        if progress:
-            progress(importer.counts["votes"])
+    study = _study_for(slug)
+    with BulkWriter() as writer:
+        importer = _Importer(study, model_defaults or {}, writer)
+        battles = iter(battles)
+        while chunk := list(islice(battles, CHUNK)):
+            importer.chunk(chunk)
+            if progress:
+                writer.then(partial(progress, importer.counts["votes"]))
     c = importer.counts
     return ImportResult(
         study=importer.study,

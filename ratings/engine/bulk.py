@@ -11,6 +11,8 @@ caller's connection, inside the caller's transaction.
 
 import io
 import json
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -59,11 +61,15 @@ def _defaults(model: type[Model], columns: Sequence[str]):
             continue
         if isinstance(f, DateField) and (f.auto_now or f.auto_now_add):
             out.append((f.column, False, now, False))
-        elif f.has_default() and callable(f.default):
+        elif f.has_default() and callable(f.default) and f.default not in _EMPTY_CONTAINERS:
             out.append((f.column, isinstance(f, JSONField), f.default, True))
         else:
             out.append((f.column, isinstance(f, JSONField), f.get_default(), False))
     return out
+
+
+# Defaults such as ``list`` give every row a new but equal value: one encoded text serves them all.
+_EMPTY_CONTAINERS = (list, dict, tuple, str)
 
 
 def is_postgres() -> bool:
@@ -80,6 +86,8 @@ def _encoder(field) -> Callable[[object], str]:
         return (lambda v: "\\N" if v is None else str(v)) if field.null else str
     if internal in ("CharField", "TextField", "SlugField"):
         return lambda v: _escape(v) if type(v) is str else _text(v, False)
+    if internal == "DateTimeField":
+        return lambda v: v.isoformat() if type(v) is datetime else _text(v, False)
     return lambda v: _text(v, False)
 
 
@@ -105,42 +113,140 @@ def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
             [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
         )
         return [o.pk for o in objs] if ids else []
+    with connection.cursor() as cursor:
+        new_ids = _reserve_ids(cursor, model, len(rows)) if ids else []
+        statement, data = _copy_data(model, columns, rows, new_ids)
+        cursor.cursor.copy_expert(statement, data)
+    return new_ids
+
+
+def _reserve_ids(cursor, model: type[Model], n: int) -> list[int]:
+    """``n`` new primary keys from the table's sequence (not transactional: a rollback leaves a gap)."""
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [model._meta.db_table, model._meta.pk.column, n],
+    )
+    return [r[0] for r in cursor.fetchall()]
+
+
+def _copy_data(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], new_ids: list[int]):
+    """The ``COPY ... FROM STDIN`` statement and its data (bytes) for ``rows``, with ``new_ids`` as the
+    primary keys when given."""
     table = model._meta.db_table
     pk = model._meta.pk.column
     field_of = {f.attname: f for f in model._meta.concrete_fields}
     others = _defaults(model, columns)
-    with connection.cursor() as cursor:
-        new_ids: list[int] = []
-        if ids:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, len(rows)]
-            )
-            new_ids = [r[0] for r in cursor.fetchall()]
-        # Column by column: each given column through its field's encoder, then the defaults (a constant
-        # tail shared by every row, and the callables called once a row).
-        encoded = [
-            list(map(_encoder(field_of[c]), column)) for c, column in zip(columns, zip(*rows, strict=True), strict=True)
-        ]
-        if ids:
-            encoded.insert(0, list(map(str, new_ids)))
-        static = [_text(value, is_json) for _, is_json, value, is_callable in others if not is_callable]
-        if static:
-            encoded.append(["\t".join(static)] * len(rows))
-        for _, is_json, make, is_callable in others:
-            if is_callable:
-                encoded.append([_text(make(), is_json) for _ in range(len(rows))])
-        names = ([pk] if ids else []) + [field_of[c].column for c in columns]
-        names += [name for name, _, _, is_callable in others if not is_callable]
-        names += [name for name, _, _, is_callable in others if is_callable]
-        lines = list(map("\t".join, zip(*encoded, strict=True)))
-        del encoded
-        lines.append("")
-        # Bytes, not a StringIO (which holds four bytes a character): a chunk of answers is large.
-        buf = io.BytesIO("\n".join(lines).encode("utf-8", "surrogatepass"))
-        del lines
-        quoted = ", ".join(connection.ops.quote_name(name) for name in names)
-        cursor.cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", buf)
-    return new_ids
+    # Column by column: each given column through its field's encoder, then the defaults (a constant
+    # tail shared by every row, and the callables called once a row).
+    encoded = [
+        list(map(_encoder(field_of[c]), column)) for c, column in zip(columns, zip(*rows, strict=True), strict=True)
+    ]
+    if new_ids:
+        encoded.insert(0, list(map(str, new_ids)))
+    static = [_text(value, is_json) for _, is_json, value, is_callable in others if not is_callable]
+    if static:
+        encoded.append(["\t".join(static)] * len(rows))
+    for _, is_json, make, is_callable in others:
+        if is_callable:
+            encoded.append([_text(make(), is_json) for _ in range(len(rows))])
+    names = ([pk] if new_ids else []) + [field_of[c].column for c in columns]
+    names += [name for name, _, _, is_callable in others if not is_callable]
+    names += [name for name, _, _, is_callable in others if is_callable]
+    lines = list(map("\t".join, zip(*encoded, strict=True)))
+    del encoded
+    lines.append("")
+    # Bytes, not a StringIO (which holds four bytes a character): a chunk of answers is large.
+    data = io.BytesIO("\n".join(lines).encode("utf-8", "surrogatepass"))
+    del lines
+    quoted = ", ".join(connection.ops.quote_name(name) for name in names)
+    return f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", data
+
+
+class BulkWriter:
+    """``insert_rows`` for a long import, with the database's work overlapped with the caller's.
+
+    On Postgres each ``insert`` encodes its rows and hands the COPY to one background thread, which
+    runs the COPYs in order on the caller's connection, inside the caller's transaction, while the
+    caller reads and builds the next rows. Meanwhile the caller must not use that connection itself:
+    it calls ``wait()`` first (a COPY in progress owns the connection). New ids come from a second
+    connection, so reserving them never waits for a COPY (a sequence is not transactional: a
+    rollback leaves a gap, as before). At most ``depth`` COPYs wait, so memory stays a few chunks.
+    ``then(fn)`` runs ``fn`` once everything queued before it is written (progress reports). The
+    first error, here or in the thread, stops the rest and is raised from ``insert``, ``then``,
+    ``wait`` or the ``with`` block, so the caller's transaction rolls back whole. Elsewhere (SQLite)
+    each call is plain ``insert_rows`` in the caller's thread.
+    """
+
+    def __init__(self, depth: int = 2):
+        self.depth = depth
+        self.postgres = is_postgres()
+        self._error: BaseException | None = None
+        self._stop = False
+
+    def __enter__(self) -> "BulkWriter":
+        if self.postgres:
+            connection.ensure_connection()
+            self._raw = connection.connection
+            self._ids = connection.get_new_connection(connection.get_connection_params())
+            self._ids.autocommit = True
+            self._tasks: queue.Queue = queue.Queue(maxsize=self.depth)
+            self._thread = threading.Thread(target=self._run, name="bulk-copy", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if not self.postgres:
+            return
+        self._stop = error is not None
+        self._tasks.put(None)
+        self._thread.join()
+        self._ids.close()
+        if error is None:
+            self._raise()
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            if self._error is None and not self._stop:
+                try:
+                    task()
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = e
+            self._tasks.task_done()
+
+    def wait(self) -> None:
+        """Return once everything queued so far is written: the caller may use the connection again."""
+        if self.postgres:
+            self._tasks.join()
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _copy(self, statement: str, data) -> None:
+        with connection.wrap_database_errors, self._raw.cursor() as cursor:  # Django's IntegrityError etc.
+            cursor.copy_expert(statement, data)
+
+    def insert(self, model: type[Model], columns: Sequence[str], rows: Sequence[tuple], ids: bool = False) -> list[int]:
+        """As ``insert_rows``: the new ids in row order when ``ids``; the rows are written later, in order."""
+        if not self.postgres:
+            return insert_rows(model, columns, rows, ids)
+        self._raise()
+        if not rows:
+            return []
+        with self._ids.cursor() as cursor:
+            new_ids = _reserve_ids(cursor, model, len(rows)) if ids else []
+        statement, data = _copy_data(model, columns, rows, new_ids)
+        self._tasks.put(lambda: self._copy(statement, data))
+        return new_ids
+
+    def then(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once everything queued so far is written (at once where nothing is queued)."""
+        if not self.postgres:
+            fn()
+            return
+        self._raise()
+        self._tasks.put(fn)
 
 
 def check_references_now() -> None:
