@@ -178,7 +178,8 @@ class PromptSet(models.Model):
 class Prompt(models.Model):
     """One question: plain text, or chat turns as a list of {role, content}."""
 
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
+    # unique_prompt_per_set leads with prompt_set: it serves prompt-set lookups too.
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts", db_index=False)
     external_id = models.CharField(max_length=100, help_text="The id in the source data set.")
     text = models.TextField()
     turns = models.JSONField(null=True, blank=True)
@@ -405,10 +406,14 @@ class GenerationShard(Shard):
 class Response(models.Model):
     """One model's answer to one prompt under one decoding config, with its style features."""
 
-    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="responses")
+    # one_response_per_model_prompt_config leads with model: it serves model lookups too.
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="responses", db_index=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
     decoding_config = models.ForeignKey(DecodingConfig, on_delete=models.PROTECT, related_name="responses")
-    job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses")
+    # Indexed only where set (response_by_job): imported answers, most rows of a big study, have none.
+    job = models.ForeignKey(
+        GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses", db_index=False
+    )
     text = models.TextField()
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -441,6 +446,7 @@ class Response(models.Model):
             # Lets the database check that a comparison's two responses share its prompt.
             models.UniqueConstraint(fields=["id", "prompt"], name="response_id_prompt"),
         ]
+        indexes = [models.Index(fields=["job"], name="response_by_job", condition=Q(job__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.model.name} on {self.prompt}"

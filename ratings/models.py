@@ -190,10 +190,18 @@ class Comparison(models.Model):
 
     # Indexes that lead with study (the queue, unique_pair_per_study) serve study lookups too.
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
-    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons")
-    response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_a")
-    response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_b")
-    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    # No foreign key of their own: the composite keys (response_x, prompt) -> response (id, prompt) of
+    # migration 0002 already refuse a missing response or prompt, and checking both costs an import
+    # three more lookups a row. Django's PROTECT still guards deletes.
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons", db_constraint=False)
+    response_a = models.ForeignKey(
+        Response, on_delete=models.PROTECT, related_name="comparisons_as_a", db_constraint=False
+    )
+    response_b = models.ForeignKey(
+        Response, on_delete=models.PROTECT, related_name="comparisons_as_b", db_constraint=False
+    )
+    # Unique by a constraint, not ``unique=True``, which adds a second (LIKE) index on Postgres.
+    token = models.CharField(max_length=32, default=new_token, editable=False)
     is_gold = models.BooleanField(default=False, help_text="An attention check with a known better answer.")
     gold_answer = models.CharField(max_length=1, blank=True, choices=[("a", "A"), ("b", "B")])
     vote_count = models.PositiveIntegerField(default=0)
@@ -209,6 +217,7 @@ class Comparison(models.Model):
             models.CheckConstraint(name="comparison_responses_differ", condition=~Q(response_a=F("response_b"))),
             models.UniqueConstraint(fields=["study", "response_a", "response_b"], name="unique_pair_per_study"),
             models.CheckConstraint(name="gold_has_answer", condition=Q(is_gold=False) | Q(gold_answer__in=["a", "b"])),
+            models.UniqueConstraint(fields=["token"], name="comparison_token_unique"),
         ]
         indexes = [
             # The next-comparison queue (ratings/engine/assignment.py) walks this index in order.

@@ -3,6 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
+from ratings.engine.bulk import check_references_now
 from ratings.models import Comparison, Study, Vote, VoteSource, Winner
 from tests import factories
 
@@ -33,6 +34,24 @@ def test_comparison_responses_must_answer_its_prompt():
     )
     # Nor can an existing comparison be moved onto another prompt.
     refused(lambda: Comparison.objects.filter(pk=c.pk).update(prompt=other_prompt))
+
+
+def test_a_comparison_needs_its_responses_and_keeps_them():
+    """The composite keys alone (the comparison has no single-column keys to its responses and prompt)
+    refuse a missing response and the delete of a shown one, below Django's PROTECT."""
+    c = factories.comparison_setup()
+    refused(
+        lambda: Comparison.objects.create(
+            study=c.study, prompt=c.prompt, response_a=c.response_a, response_b_id=c.response_b.pk + 10**9
+        )
+    )
+    refused(lambda: type(c.response_b).objects.filter(pk=c.response_b.pk)._raw_delete("default"))
+
+    def delete_the_prompt():
+        check_references_now()  # the responses' own key to their prompt is checked at commit otherwise
+        type(c.prompt).objects.filter(pk=c.prompt.pk)._raw_delete("default")
+
+    refused(delete_the_prompt)
 
 
 def test_one_vote_per_assignment():

@@ -59,6 +59,10 @@ report["rules"] = {
         lambda: Comparison.objects.create(study=study, prompt=p1, response_a=r1, response_b=r1)
     ),
     "same_prompt": refused(lambda: Comparison.objects.create(study=study, prompt=p1, response_a=r1, response_b=r3)),
+    "missing_response": refused(
+        lambda: Comparison.objects.create(study=study, prompt=p1, response_a=r1, response_b_id=r3.pk + 10**9)
+    ),
+    "shown_response_kept": refused(lambda: Response.objects.filter(pk=r2.pk)._raw_delete("default")),
     "one_vote_per_assignment": refused(
         lambda: Vote.objects.create(comparison=comparison, assignment=assignment, rater=rater, winner="b")
     ),

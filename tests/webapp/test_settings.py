@@ -50,6 +50,8 @@ def test_embedded_default_is_sqlite_wal_with_the_database_rules(embedded_env):
         "duplicate_response": True,
         "responses_differ": True,
         "same_prompt": True,
+        "missing_response": True,
+        "shown_response_kept": True,
         "one_vote_per_assignment": True,
         "one_vote_per_rater_comparison": True,
     }
