@@ -120,6 +120,8 @@ def test_a_length_hungry_judge_judged_in_both_orders_through_the_worker(worker, 
     # The job's page shows its progress, cost and the unparsed texts.
     page = researcher_client.get(f"/studies/{study.slug}/judges/jobs/{job.pk}/").content.decode()
     assert f"{job.done} / {job.total}" in page and "Unparsed verdicts" in page and "rather not choose" in page
+    assert f"<dt>Cost (USD)</dt><dd>{job.cost_usd}</dd>" in page and job.cost_usd > 0
+    assert f"<dt>Unparsed</dt><dd>{job.unparsed}</dd>" in page
 
     # The snapshot the job queued (or one computed now) carries the judge; no human vote was made.
     assert Vote.objects.filter(comparison__study=study).count() == 0
