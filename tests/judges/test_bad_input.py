@@ -1,5 +1,6 @@
 """Bad input gets a clear error and writes nothing; good files go out and come back the same."""
 
+import gzip
 import json
 from io import StringIO
 
@@ -120,3 +121,32 @@ def test_the_dashboard_refuses_a_judge_that_is_not_ready_in_words(study, researc
     page = researcher_client.post(f"/studies/{study.slug}/judges/run/", {"judge": judge.pk}, follow=True)
     assert "cannot run: its model waiting-judge is not ready (validating)" in page.content.decode()
     assert JudgingJob.objects.count() == 0
+
+
+def test_a_malformed_prd_folder_names_its_file_and_line_and_writes_nothing(study, tmp_path):
+    folder = tmp_path / "ratings-some-judge"
+    folder.mkdir()
+
+    def review(qid, score):
+        return json.dumps({"review_id": f"r{qid}", "question_id": qid, "text": f"Fine.\n{score}", "score": score})
+
+    good = folder / "answer_alpha-vs-answer_beta-some-judge-reviewer_threeclass.jsonl"
+    good.write_text(review(1, 1) + "\n" + review(2, 3) + "\n")
+    with gzip.open(folder / "answer_beta-vs-answer_alpha-some-judge-reviewer_threeclass.jsonl.gz", "wt") as fh:
+        fh.write(review(1, 2) + "\n" + review(2, 5) + "\n")
+    out = StringIO()
+    args = ("import_judgements", str(tmp_path), "--study", study.slug, "--no-snapshot")
+    with pytest.raises(CommandError, match=r"answer_beta-vs-.*\.jsonl\.gz line 2: score must be 1, 2 or 3"):
+        call_command(*args, stdout=out)
+    (folder / "answer_beta-vs-answer_alpha-some-judge-reviewer_threeclass.jsonl.gz").unlink()
+    (folder / "answer_alpha-vs-answer_gamma-some-judge-reviewer_threeclass.jsonl").write_text(review(1, 1) + "\n")
+    with pytest.raises(CommandError, match=r"names models the study .* does not have: gamma"):
+        call_command(*args, stdout=out)
+    (folder / "notes.jsonl").write_text(review(1, 1) + "\n")
+    with pytest.raises(CommandError, match=r"notes.jsonl: not a PRD reviewer file name"):
+        call_command(*args, stdout=out)
+    assert JudgeVerdict.objects.count() == 0 and Judge.objects.count() == 0
+    (folder / "notes.jsonl").unlink()
+    (folder / "answer_alpha-vs-answer_gamma-some-judge-reviewer_threeclass.jsonl").unlink()
+    call_command(*args, stdout=out)  # what is left is well formed: it goes in
+    assert JudgeVerdict.objects.filter(judge__name="some-judge").count() == 2
