@@ -79,3 +79,42 @@ def test_agreement_position_bias_and_consistency_by_hand(case):
 
 def test_judge_votes_never_become_votes(case):
     assert Vote.objects.filter(comparison__study=case).count() == 5
+
+
+def test_judge_against_judge_by_hand(case):
+    """A second judge on q1-q3 in both orders: combined A, tie, A. Against judge-x's combined A, tie, tie (q4 is
+    unparsed for judge-x and unjudged by judge-y, so it is left out)."""
+
+    def v(q, first, second, outcome):
+        return ImportedVerdict("judge-y", q, first, second, outcome, text=f"y says {outcome}")
+
+    do_import_verdicts(
+        case,
+        [
+            v("q1", "m1", "m2", "first"),
+            v("q1", "m2", "m1", "second"),
+            v("q2", "m1", "m2", "tie"),
+            v("q2", "m2", "m1", "tie"),
+            v("q3", "m1", "m2", "first"),
+            v("q3", "m2", "m1", "second"),
+        ],
+    )
+    payload = study_judges(case)
+    x, y = payload["judges"]
+    assert (x["judge"], y["judge"]) == ("judge-x", "judge-y")
+    assert x["combined"] == {"a": 1, "b": 0, "tie": 2, "unparsed": 1}  # as before: judges never mix
+    assert y["combined"] == {"a": 2, "b": 0, "tie": 1, "unparsed": 0}
+    (versus,) = payload["judge_vs_judge"]
+    assert versus["judges"] == ["judge-x", "judge-y"] and versus["n"] == 3
+    # q1 A = A, q2 tie = tie, q3 tie != A: 2 of 3. Kappa: x (A, T, T), y (A, T, A):
+    # p_e = (1 * 2 + 2 * 1) / 9 = 4/9, kappa = (2/3 - 4/9) / (5/9) = 0.4.
+    assert versus["agreement"] == pytest.approx(2 / 3) and versus["kappa"] == pytest.approx(0.4)
+    # Both named a winner only on q1, and agreed.
+    assert versus["n_without_ties"] == 1 and versus["agreement_without_ties"] == pytest.approx(1.0)
+    # judge-y against the crowd: q1 a, a vs A (2 agree), q2 b vs tie, q3 tie vs A: 2 of 4; without ties 2 of 2.
+    assert y["agreement"]["with_ties"]["n"] == 4 and y["agreement"]["with_ties"]["agreement"] == pytest.approx(0.5)
+    assert y["agreement"]["without_ties"]["n"] == 2
+    assert y["agreement"]["without_ties"]["agreement"] == pytest.approx(1.0)
+    # Its decisive single-order verdicts: q1 first, q1 second, q3 first, q3 second: no position bias.
+    assert y["position_bias"]["decisive"] == 4 and y["position_bias"]["first_share"] == pytest.approx(0.5)
+    assert y["self_consistency"] is None
