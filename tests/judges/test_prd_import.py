@@ -107,6 +107,10 @@ def test_prd_import_reproduces_source_counts_and_leaves_humans_alone(study, clie
     download = json.loads(client.get(f"/studies/{study.slug}/dashboard/download/leaderboard.json").content)
     assert {j["judge"] for j in download["judges"]["judges"]} == set(expected)
     assert download["judges"]["judges"][0]["agreement"]["with_ties"]["ci"]
+    # Every per-judge figure (leaderboard, agreement with its intervals, position bias, style coefficients)
+    # is the same in the three places, and so are the human numbers.
+    assert api["judges"] == download["judges"] == judges
+    assert download["models"] == human_before["models"]
 
     page = client.get(f"/studies/{study.slug}/dashboard/judges/")
     assert page.status_code == 200
