@@ -8,7 +8,11 @@ migrated template, in its own child process; ours and the baseline alternate (AB
 in the machine's load falls on both. The file is simulated Arena battles with ``conv_metadata`` and no
 texts (``bench/analysis.py``'s generator), written once and reused.
 
-    .venv/bin/python bench/import_speed.py [--votes 100000] [--rounds 2] [--file PATH]
+``--baseline-tree PATH`` adds a third contender: ``manage.py import_battles`` of another checkout
+(say ``git worktree add --detach /tmp/old <commit>``, with its own ``.venv`` or a link to this one),
+into a database migrated by that checkout, timed by the seconds its command prints.
+
+    .venv/bin/python bench/import_speed.py [--votes 100000] [--rounds 2] [--file PATH] [--baseline-tree PATH]
 """
 
 import argparse
@@ -73,6 +77,7 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2, help="Runs of each, alternating.")
     parser.add_argument("--file", help="Battle file (written when missing).")
+    parser.add_argument("--baseline-tree", help="Another checkout whose import_battles also runs.")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -88,36 +93,67 @@ def main() -> None:
         write_battle_file(path, "metadata", args.votes, 50)
     print(f"file: {path}, {os.path.getsize(path) / 1e6:,.0f} MB; load: {os.getloadavg()[0]:.2f}", flush=True)
 
-    _admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}")
-    env = {**os.environ, "DATABASE_URL": database_url(TEMPLATE)}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+    trees = {"ours": REPO, "unpipelined": REPO}
+    if args.baseline_tree:
+        trees["baseline tree"] = Path(args.baseline_tree).resolve()
+    for name, tree in trees.items():
+        if name == "unpipelined":
+            continue  # this checkout's template serves it
+        template = _template(name)
+        _admin(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)", f"CREATE DATABASE {template}")
+        env = {**os.environ, "DATABASE_URL": database_url(template)}
+        python = tree / ".venv" / "bin" / "python"
+        subprocess.run([str(python), "manage.py", "migrate", "-v0"], cwd=tree, env=env, check=True)  # noqa: S603
 
-    times: dict[str, list[float]] = {"ours": [], "baseline": []}
+    times: dict[str, list[float]] = {name: [] for name in trees}
     for n in range(args.rounds):
-        for mode in ("ours", "baseline") if n % 2 == 0 else ("baseline", "ours"):
-            _admin(f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)", f"CREATE DATABASE {TARGET} TEMPLATE {TEMPLATE}")
+        order = list(trees) if n % 2 == 0 else list(reversed(trees))
+        for name in order:
+            template = _template("ours" if name == "unpipelined" else name)
+            _admin(f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)", f"CREATE DATABASE {TARGET} TEMPLATE {template}")
             env = {**os.environ, "DATABASE_URL": database_url(TARGET)}
-            out = subprocess.run(  # noqa: S603 - this interpreter, this script
-                [sys.executable, __file__, "--child", mode, path],
-                cwd=REPO,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            run = json.loads(out.strip().splitlines()[-1])
-            times[mode].append(run["seconds"])
+            if name == "baseline tree":
+                tree = trees[name]
+                out = subprocess.run(  # noqa: S603 - that checkout's interpreter and manage.py
+                    [str(tree / ".venv" / "bin" / "python"), "manage.py", "import_battles", "--study", "bench", path],
+                    cwd=tree,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                seconds = float(out.strip().splitlines()[-1].rsplit(" ", 2)[-2])
+                run = {"seconds": seconds, "votes": args.votes, "peak_mb": float("nan")}
+            else:
+                mode = "ours" if name == "ours" else "baseline"
+                out = subprocess.run(  # noqa: S603 - this interpreter, this script
+                    [sys.executable, __file__, "--child", mode, path],
+                    cwd=REPO,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                run = json.loads(out.strip().splitlines()[-1])
+            times[name].append(run["seconds"])
             print(
-                f"{mode:>8}: {run['seconds']:.1f} s, {run['votes'] / run['seconds']:,.0f} votes/s, "
+                f"{name:>13}: {run['seconds']:.1f} s, {run['votes'] / run['seconds']:,.0f} votes/s, "
                 f"peak {run['peak_mb']:,.0f} MB; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
-    _admin(f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)", f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
-    ours, base = min(times["ours"]), min(times["baseline"])
-    print(
-        f"best of {args.rounds}: ours {ours:.1f} s ({args.votes / ours:,.0f} votes/s), baseline {base:.1f} s "
-        f"({args.votes / base:,.0f} votes/s): {base / ours:.2f}x"
-    )
+    drop = [f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)"]
+    drop += [f"DROP DATABASE IF EXISTS {_template(name)} WITH (FORCE)" for name in trees if name != "unpipelined"]
+    _admin(*drop)
+    ours = min(times["ours"])
+    print(f"best of {args.rounds}: ours {ours:.1f} s ({args.votes / ours:,.0f} votes/s)")
+    for name in trees:
+        if name != "ours":
+            best = min(times[name])
+            print(f"  {name}: {best:.1f} s ({args.votes / best:,.0f} votes/s): ours is {best / ours:.2f}x")
+
+
+def _template(name: str) -> str:
+    return TEMPLATE + ("" if name == "ours" else "_baseline")
 
 
 if __name__ == "__main__":
