@@ -44,15 +44,19 @@ def broker_unreachable():
         _point_broker_at(url)
 
 
-def wait_until(read, done, timeout: float = 180):
-    """Poll ``read()`` until ``done(value)``; a generous ceiling, the row's progress decides."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until(read, done, stall_s: float = 300):
+    """Poll ``read()`` (a row) until ``done(value)``; fails only when the row's progress (status, items
+    done, heartbeat) stands still for ``stall_s``."""
+    last, changed = None, time.monotonic()
+    while True:
         value = read()
         if done(value):
             return value
+        state = tuple(getattr(value, field, None) for field in ("status", "done", "heartbeat_at"))
+        if state != last:
+            last, changed = state, time.monotonic()
+        assert time.monotonic() - changed < stall_s, f"still {value!r} {state}, no progress for {stall_s:.0f} s"
         time.sleep(0.3)
-    raise AssertionError(f"still {value!r} after {timeout} s")
 
 
 def resend_now(settings):
