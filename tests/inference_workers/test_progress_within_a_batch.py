@@ -26,7 +26,8 @@ from tests.inference_workers.conftest import build_tiny_llama
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-STALE_AFTER_S = 3
+# Twice the heartbeat's one-a-second interval; the stale test's batch lasted 3.0 s on an idle machine.
+STALE_AFTER_S = 2
 # Progress is written at most once a second (STEP_PROGRESS_EVERY_S): at about 1 ms a step on an idle
 # machine, 1,500 tokens gave only two readings inside the batch; 3,000 give two or more on any machine.
 LONG_ANSWER_TOKENS = 3000
