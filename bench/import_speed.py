@@ -29,21 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from postgres import ADMIN_URL, database_url  # noqa: E402
+from postgres import admin as _admin  # noqa: E402
+from postgres import database_url  # noqa: E402
 
 TEMPLATE = "sg_bench_import_template"
 TARGET = "sg_bench_import"
-
-
-def _admin(*statements: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for statement in statements:
-            cur.execute(statement)
-    conn.close()
 
 
 def child(mode: str, path: str) -> None:

@@ -9,12 +9,17 @@ def database_url(name: str) -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
-def fresh_database(name: str) -> None:
+def admin(*statements: str) -> None:
+    """Run ``statements`` on the admin database, outside a transaction (CREATE / DROP DATABASE)."""
     import psycopg2
 
     conn = psycopg2.connect(ADMIN_URL)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {name}")
+        for statement in statements:
+            cur.execute(statement)
     conn.close()
+
+
+def fresh_database(name: str) -> None:
+    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
