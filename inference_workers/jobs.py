@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from inference_workers.backends.base import Answer, Backend, Batch, listening_to_steps
 from inference_workers.backends.local import LocalBackend
-from inference_workers.backends.registry import backend_for
+from inference_workers.backends.registry import backend_for, load_if_local
 from inference_workers.generation import trim_to_last_sentence
 from inference_workers.models import (
     GenerationJob,
@@ -280,6 +280,7 @@ def generation_kind(work: Work | None = None) -> ShardedKind:
         run_shard=lambda job, shard: run_shard(job, shard, work),
         finish=finish_job,
         on_start=start_job,
+        prepare=(lambda job: load_if_local(job.model)) if work is None else (lambda job: None),
     )
 
 

@@ -6,9 +6,10 @@ queued as a small pool of identical "work on this job" deliveries, one per shard
 the job's dispatch id (``celery_task_id``; a requeue makes a new one and older deliveries step aside). Each:
 
 1. starts the job (``claims.start``: skipped when it is closed; cancelled when a cancel was asked for);
-2. takes the next shard (``claims.claim_shard``: open, or running under a lapsed lease; SKIP LOCKED) and
-   runs it with ``kind.run_shard``, which asks only for the shard's items not stored yet and renews the
-   lease from its heartbeat (``renew``); then the next, until none is left;
+2. gets ready (``kind.prepare``: loads the job's model, which renews no lease), then takes the next shard
+   (``claims.claim_shard``: open, or running under a lapsed lease; SKIP LOCKED) and runs it with
+   ``kind.run_shard``, which asks only for the shard's items not stored yet and renews the lease from its
+   heartbeat (``renew``); then the next, until none is left;
 3. while other workers still hold shards, waits for them (polling every ``POLL_S``) and takes over any
    whose lease lapses: the worker that died holding it no longer renews it;
 4. ends the job when every shard is done (succeeded), or as soon as a shard has failed
@@ -83,6 +84,8 @@ class ShardedKind:
     finish: Callable[[models.Model, str, str], None]
     # Called when a worker joins the job (after it was marked running).
     on_start: Callable[[models.Model], None] = lambda job: None
+    # Makes the worker ready before it claims a shard (loads the job's model): slow work that renews no lease.
+    prepare: Callable[[models.Model], None] = lambda job: None
     # Statuses in which a delivery does not start the job (a failed benchmark run resumed in-process may).
     closed: frozenset = CLOSED
     # Errors that fail the job at once, in their own words: retrying the shard cannot help.
@@ -185,6 +188,7 @@ def work_on(kind: ShardedKind, job_id: int, worker: str | None = None, dispatch:
     kind.on_start(job)
     plan(kind, job)
     shards = kind.shard_model.objects.filter(job_id=job.pk)
+    prepare(kind, job, shards)
     while True:
         status, cancel = job_state(kind, job)
         if status in CLOSED:
@@ -207,6 +211,18 @@ def work_on(kind: ShardedKind, job_id: int, worker: str | None = None, dispatch:
         if outcome is not None:
             return outcome
     return conclude(kind, job)
+
+
+def prepare(kind: ShardedKind, job: models.Model, shards: models.QuerySet) -> None:
+    """Get ready (load the model) before claiming, while some shard is left to take: a claimed shard's lease
+    is renewed only by its progress, so a load that outlasted the lease would hand a live worker's first shard
+    to another. Best effort: an error here is raised again, and handled as a shard's error, when the shard runs."""
+    if not retry_on_disconnect(shards.exclude(status__in=[ShardStatus.DONE, ShardStatus.FAILED]).exists)():
+        return
+    try:
+        kind.prepare(job)
+    except Exception:
+        logger.warning("%s %s: getting ready failed; the shard will try again", kind.name, job.pk, exc_info=True)
 
 
 def run_one(kind: ShardedKind, job: models.Model, shard: Shard) -> str | None:

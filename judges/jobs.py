@@ -24,7 +24,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from inference_workers.backends.base import ChatBatch, Sampling, listening_to_steps
-from inference_workers.backends.registry import backend_for
+from inference_workers.backends.registry import backend_for, load_if_local
 from inference_workers.models import JobStatus, Prompt, Response, ShardStatus
 from inference_workers.shards import JobCancelled, ShardedKind, held_shard, renew, work_on
 from judges.actions import queue_snapshot
@@ -216,6 +216,7 @@ def judging_kind() -> ShardedKind:
         run_shard=run_shard,
         finish=finish_job,
         on_start=start_job,
+        prepare=lambda job: load_if_local(job.judge.model),
     )
 
 

@@ -26,6 +26,13 @@ def backend_for(model) -> Backend:
         raise LookupError(f"no generation backend serves models of kind {kind!r}") from None
 
 
+def load_if_local(model) -> None:
+    """Load a local model into this worker's cache (before a shard is claimed); others have nothing to load."""
+    backend = backend_for(model)
+    if backend.local:
+        backend.load(model)
+
+
 register(LocalBackend())
 register(ApiBackend())
 register(ImportedBackend())

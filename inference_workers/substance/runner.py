@@ -25,7 +25,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from inference_workers.backends.base import Refused, listening_to_steps
-from inference_workers.backends.registry import backend_for
+from inference_workers.backends.registry import backend_for, load_if_local
 from inference_workers.claims import drop_unfinished_shards
 from inference_workers.jobs import STEP_PROGRESS_EVERY_S
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, BenchmarkShard, JobStatus
@@ -404,6 +404,7 @@ def benchmark_kind(progress: Progress, *, resuming_failed: bool = False) -> Shar
         run_shard=run_shard,
         finish=finish_run,
         on_start=lambda run: joined(run),
+        prepare=lambda run: load_if_local(run.model),
         closed=frozenset(closed if resuming_failed else closed | {JobStatus.FAILED}),
         fatal=(BenchmarkRefused, Refused),
     )
