@@ -6,7 +6,7 @@ A job is resumable by construction: a shard only ever asks for its prompts that 
 constraint, and ``done`` is derived from the Responses stored, never from a counter, so two workers, a
 redelivery or a takeover never store an answer twice. Between batches a worker writes progress and its
 heartbeat (the job's, and its shard's lease), and checks the cancel flag; during a batch, a backend that
-decodes token by token reports its steps, and at most once every ``STEP_PROGRESS_EVERY_S`` the worker
+decodes token by token reports its steps, and at most once every ``STYLEGAP_STEP_PROGRESS_EVERY_S`` the worker
 writes its batch's tokens so far, throughput and ETA, the heartbeats, and checks the cancel flag again (a
 cancel abandons the running batch: its answers are not stored).
 
@@ -30,7 +30,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inference_workers.backends.base import Answer, Backend, Batch, listening_to_steps
+from inference_workers.backends.base import Answer, Backend, Batch, at_most_every_interval, listening_to_steps
 from inference_workers.backends.local import LocalBackend
 from inference_workers.backends.registry import backend_for, load_if_local
 from inference_workers.generation import trim_to_last_sentence
@@ -48,10 +48,6 @@ from inference_workers.shards import JobCancelled, ShardedKind, held_shard, rene
 from inference_workers.style_features import style_features
 
 logger = logging.getLogger(__name__)
-
-# Per-step progress writes are throttled to this, so a fast decoder does not hammer the database.
-STEP_PROGRESS_EVERY_S = 1.0
-
 
 __all__ = ["JobCancelled"]  # raised by a job's work when a cancel was requested (shards.py)
 
@@ -199,20 +195,14 @@ def cancel_requested(job: GenerationJob) -> bool:
 
 
 def step_progress(job: GenerationJob, stats: RunStats):
-    """A step listener (backends/base.py) that records progress at most once every STEP_PROGRESS_EVERY_S
-    and abandons the batch (raises JobCancelled) when a cancel was requested."""
-    last_write = -float("inf")
+    """A step listener (backends/base.py) that records progress at most once every
+    STYLEGAP_STEP_PROGRESS_EVERY_S and abandons the batch (raises JobCancelled) when a cancel was requested."""
 
     def on_step(tokens: int, seconds: float) -> None:
-        nonlocal last_write
-        now = time.perf_counter()
-        if now - last_write < STEP_PROGRESS_EVERY_S:
-            return
-        last_write = now
         if record_step_progress(job, stats, tokens, seconds):
             raise JobCancelled
 
-    return on_step
+    return at_most_every_interval(on_step)
 
 
 @retry_on_disconnect

@@ -8,7 +8,8 @@ judge on this study yet, inserts with conflict handling against the table's uniq
 ``done`` from what is stored. The judge model is run by its generation backend (``Backend.chat``): batched
 on ``gpu`` for a local model, concurrent with back-off on ``api``. Between batches the job writes progress
 (done, unparsed, tokens, cost, verdicts per second, ETA) and its heartbeat, and checks the cancel flag;
-during a local batch the heartbeat and the cancel check run about once a second.
+during a local batch the heartbeat and the cancel check run about once a second
+(``STYLEGAP_STEP_PROGRESS_EVERY_S``).
 
 Progress figures, added up over the shards being worked on (one per worker): verdicts/s = Σ_workers verdicts
 stored on their shard / seconds since they took it; ETA = verdicts left / verdicts per second.
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from inference_workers.backends.base import ChatBatch, Sampling, listening_to_steps
+from inference_workers.backends.base import ChatBatch, Sampling, at_most_every_interval, listening_to_steps
 from inference_workers.backends.registry import backend_for, load_if_local
 from inference_workers.models import JobStatus, Prompt, Response, ShardStatus
 from inference_workers.shards import JobCancelled, ShardedKind, held_shard, renew, work_on
@@ -33,7 +34,6 @@ from judges.verdicts import messages, parse
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY_S = 1.0
 __all__ = ["JobCancelled"]
 
 
@@ -79,21 +79,16 @@ def cancel_requested(job: JudgingJob) -> bool:
 
 
 def heartbeat(job: JudgingJob):
-    """A step listener: the heartbeat and a cancel check at most once a second during a local batch."""
-    last = -float("inf")
+    """A step listener: the heartbeat and a cancel check during a local batch, at most once every
+    STYLEGAP_STEP_PROGRESS_EVERY_S."""
 
     def on_step(tokens: int, seconds: float) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        if now - last < HEARTBEAT_EVERY_S:
-            return
-        last = now
         renew()
         JudgingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
         if cancel_requested(job):
             raise JobCancelled
 
-    return on_step
+    return at_most_every_interval(on_step)
 
 
 def store_batch(job: JudgingJob, items: list[Item], batch: ChatBatch) -> None:

@@ -43,7 +43,15 @@ class WorkerProcess:
         from webapp.celery import app
 
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-        env = {**os.environ, "DATABASE_URL": self.db_url, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.db_url,
+            "PYTHONUNBUFFERED": "1",
+            # Progress inside a batch several times a second, so tests that watch it advance see many readings
+            # on a fast machine as on a slow one.
+            "STYLEGAP_STEP_PROGRESS_EVERY_S": "0.25",
+            **self.extra_env,
+        }
         ARTIFACTS.mkdir(exist_ok=True)
         log = open(ARTIFACTS / "worker.log", "a")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(

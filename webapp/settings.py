@@ -290,6 +290,8 @@ STYLEGAP_API_BACKOFF_SECONDS = float(env_str("STYLEGAP_API_BACKOFF_SECONDS") or 
 # API models: key variables beyond STYLEGAP_API_KEY_*, and hosts reachable over http / on private addresses.
 STYLEGAP_API_KEY_VARIABLES = env_list("STYLEGAP_API_KEY_VARIABLES")
 STYLEGAP_API_LOCAL_HOSTS = env_list("STYLEGAP_API_LOCAL_HOSTS")
+# While a batch decodes, its progress and heartbeat are written at most this often (seconds).
+STYLEGAP_STEP_PROGRESS_EVERY_S = float(env_str("STYLEGAP_STEP_PROGRESS_EVERY_S") or 1.0)
 # A running job whose heartbeat is older than this lost its worker and is queued again.
 STYLEGAP_JOB_STALE_AFTER_SECONDS = env_int("STYLEGAP_JOB_STALE_AFTER_SECONDS", 30 * 60)
 # A queued row whose task has not reached the broker for this long is sent again (the broker was down).

@@ -10,11 +10,14 @@ A backend that decodes token by token also reports each step of the running batc
 ``generate`` and ``answer`` stays as it is, and a backend that cannot see steps reports nothing.
 """
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
+
+from django.conf import settings
 
 from inference_workers.models import DecodingConfig, LanguageModel, Prompt
 
@@ -41,6 +44,22 @@ def listening_to_steps(listener: StepListener) -> Iterator[None]:
         yield
     finally:
         _step_listener.reset(token)
+
+
+def at_most_every_interval(listener: StepListener) -> StepListener:
+    """``listener`` called on the first step and then at most once every STYLEGAP_STEP_PROGRESS_EVERY_S, so a
+    fast decoder does not write progress to the database at every step."""
+    every_s, last = settings.STYLEGAP_STEP_PROGRESS_EVERY_S, -float("inf")
+
+    def on_step(tokens: int, seconds: float) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last < every_s:
+            return
+        last = now
+        listener(tokens, seconds)
+
+    return on_step
 
 
 def step_listener() -> StepListener | None:

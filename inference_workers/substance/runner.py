@@ -6,7 +6,7 @@ run), inserts with conflict handling, and ``n_items`` / ``n_correct`` are derive
 items, never from a counter. Progress is ``n_items`` of ``planned_total(run)``.
 
 Generation (NQ-open, TruthfulQA generation) also writes the heartbeat during a batch, at most once every
-``jobs.STEP_PROGRESS_EVERY_S``, from the backend's decoding steps (renewing its shard's lease), so a long batch
+``STYLEGAP_STEP_PROGRESS_EVERY_S``, from the backend's decoding steps (renewing its shard's lease), so a long batch
 is not taken for a dead worker.
 
 - NQ-open: greedy decoding of the instruction prompt (prompts.py), scored by ``contains`` matching
@@ -24,10 +24,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from inference_workers.backends.base import Refused, listening_to_steps
+from inference_workers.backends.base import Refused, at_most_every_interval, listening_to_steps
 from inference_workers.backends.registry import backend_for, load_if_local
 from inference_workers.claims import drop_unfinished_shards
-from inference_workers.jobs import STEP_PROGRESS_EVERY_S
 from inference_workers.models import Benchmark, BenchmarkItem, BenchmarkRun, BenchmarkShard, JobStatus
 from inference_workers.reconnect import retry_on_disconnect
 from inference_workers.shards import ShardedKind, held_shard, renew, work_on
@@ -171,18 +170,14 @@ Progress = Callable[[int, int], None]
 
 
 def step_heartbeat(run: BenchmarkRun):
-    """A step listener (backends/base.py) that writes the run's heartbeat at most once every STEP_PROGRESS_EVERY_S."""
-    last_write = -float("inf")
+    """A step listener (backends/base.py) that writes the run's heartbeat at most once every
+    STYLEGAP_STEP_PROGRESS_EVERY_S."""
 
     def on_step(tokens: int, seconds: float) -> None:
-        nonlocal last_write
-        now = time.perf_counter()
-        if now - last_write >= STEP_PROGRESS_EVERY_S:
-            last_write = now
-            renew()
-            BenchmarkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        renew()
+        BenchmarkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
-    return on_step
+    return at_most_every_interval(on_step)
 
 
 def _answer(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:

@@ -26,10 +26,11 @@ from tests.inference_workers.conftest import build_tiny_llama
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-# Twice the heartbeat's one-a-second interval; the stale test's batch lasted 3.0 s on an idle machine.
+# Eight times the test worker's heartbeat interval (STYLEGAP_STEP_PROGRESS_EVERY_S, 0.25 s in
+# tests/conftest.py); the stale test's batch lasted 3.0 s on an idle machine.
 STALE_AFTER_S = 2
-# Progress is written at most once a second (STEP_PROGRESS_EVERY_S): at about 1 ms a step on an idle
-# machine, 1,500 tokens gave only two readings inside the batch; 3,000 give two or more on any machine.
+# Progress is written at most every 0.25 s in the test worker: at about 1 ms a step on an idle machine, a
+# 3,000-token batch gives about a dozen readings inside it (two are asked for).
 LONG_ANSWER_TOKENS = 3000
 # The stale test's batch: about 16 s here (4.6 ms a step), so it outlasts STALE_AFTER_S on a machine
 # several times faster than this one as well.
@@ -143,8 +144,7 @@ def test_the_progress_line_make_run_prints_shows_the_tokens_advancing_while_the_
     from ratings.management.commands import setup_demo
 
     monkeypatch.setattr(setup_demo, "TOKENS_LINE_EVERY_S", 0)  # bin/run's output is not a terminal: a line each poll
-    # The longer batch: at about 1.6 ms a step on a quiet machine, the 1,500-token one ends within two of
-    # the job's one-a-second progress writes, too few to see the count advance.
+    # The longer batch, so that the line is printed several times while it decodes.
     job = long_job(slow_llama, tokens=STALE_TEST_TOKENS)
     out = io.StringIO()
     command = setup_demo.Command(stdout=out)
@@ -154,8 +154,7 @@ def test_the_progress_line_make_run_prints_shows_the_tokens_advancing_while_the_
     during_the_batch = [
         int(m.group(1).replace(",", "")) for m in map(re.compile(r"\] 0/2, ([\d,]+) tokens").search, lines) if m
     ]
-    # Two distinct counts while the batch decodes are the advance under test (progress is written once a
-    # second, so an idle machine shows two or three).
+    # Two distinct counts while the batch decodes are the advance under test.
     assert len(set(during_the_batch)) >= 2 and during_the_batch == sorted(during_the_batch), lines
     assert (
         "tok/s" in lines[-1]

@@ -179,8 +179,8 @@ def test_a_stale_delivery_of_a_run_steps_aside_and_every_current_one_may_score_i
     assert tasks.run_benchmark.apply((run.pk, run.celery_task_id)).get() == "skipped"
 
 
-def test_an_nq_run_writes_its_heartbeat_while_a_batch_decodes(tiny_llama, monkeypatch):
-    monkeypatch.setattr(runner, "STEP_PROGRESS_EVERY_S", 0)
+def test_an_nq_run_writes_its_heartbeat_while_a_batch_decodes(tiny_llama, monkeypatch, settings):
+    settings.STYLEGAP_STEP_PROGRESS_EVERY_S = 0
     run = do_create_benchmark_run(tiny_llama, Benchmark.NQ_OPEN, subset_size=2, subset_seed=0)
     claimed, before_store = [], []
     store_results = runner.store_results
