@@ -5,7 +5,6 @@ worker's shard is taken over within seconds; the shard sizes are set for the wor
 and for this process (which counts the deliveries to queue) alike.
 """
 
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -14,6 +13,7 @@ from django.conf import settings
 from inference_workers.models import Shard, ShardStatus
 from inference_workers.shards import POLL_S
 from tests.conftest import WorkerProcess, database_url
+from tests.waiting import wait_advancing
 
 LEASE_S = 10
 # A lapsed lease is taken over at the survivor's next look: every shards.POLL_S while it waits, or when it
@@ -51,19 +51,6 @@ def two_workers(prefix: str, env: dict | None = None):
 def held_by(worker: WorkerProcess, shards) -> list[Shard]:
     """The shards whose holder (``node/pid``) is this worker process's node."""
     return [s for s in shards if s.worker.startswith(f"{worker.name}/")]
-
-
-def wait_advancing(read, done, what: str, stall_s: float = 300, poll_s: float = 0.3):
-    """Poll ``read()`` until ``done(value)``; fails only when the value stops changing for ``stall_s``."""
-    last, changed = object(), time.monotonic()
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if value != last:
-            last, changed = value, time.monotonic()
-        assert time.monotonic() - changed < stall_s, f"no progress for {stall_s:.0f} s waiting for {what}: {value}"
-        time.sleep(poll_s)
 
 
 def kill_one_mid_shard(workers: list[WorkerProcess], shards_of_job) -> tuple[WorkerProcess, Shard]:

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import time
 import zipfile
 
 import pytest
@@ -11,6 +10,7 @@ from django.urls import reverse
 
 from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 from inference_workers.models import LanguageModel, ModelStatus
+from tests.waiting import wait_advancing
 
 from .chat_server import ChatServer
 from .conftest import TEST_API_KEY_ENV, zip_folder
@@ -27,14 +27,20 @@ def register(admin_client, **fields) -> LanguageModel:
     return LanguageModel.objects.get(name=fields["name"])
 
 
-def wait_for_verdict(model: LanguageModel, timeout: float = 180) -> LanguageModel:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        model.refresh_from_db()
-        if model.status in {ModelStatus.READY, ModelStatus.REFUSED}:
-            return model
-        time.sleep(0.5)
-    raise AssertionError(f"{model} still {model.status} after {timeout} s")
+def wait_for_verdict(model: LanguageModel) -> LanguageModel:
+    """Wait while the model's validation advances (status, message, bytes downloaded) until it is ready or
+    refused; fails only when nothing changes for five minutes."""
+
+    def reading():
+        return (
+            LanguageModel.objects.filter(pk=model.pk)
+            .values_list("status", "status_message", "download_done_bytes")
+            .get()
+        )
+
+    wait_advancing(reading, lambda state: state[0] in {ModelStatus.READY, ModelStatus.REFUSED}, f"{model} validated")
+    model.refresh_from_db()
+    return model
 
 
 def test_an_uploaded_checkpoint_and_a_lora_adapter_over_it_become_ready(
