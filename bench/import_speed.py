@@ -55,11 +55,32 @@ def child(mode: str, path: str) -> None:
             self.postgres = False
 
         bulk.BulkWriter.__init__ = synchronous
+    from django.db import connection
+
+    connection.ensure_connection()
+    backend = connection.connection.get_backend_pid()  # the import's COPYs run in this Postgres process
+    postgres_before, ours_before = _cpu_seconds(backend), _own_cpu_seconds()
     started = time.perf_counter()
     result = do_import_battles("bench-import", read_battles(path))
     took = time.perf_counter() - started
+    postgres_cpu, ours_cpu = _cpu_seconds(backend) - postgres_before, _own_cpu_seconds() - ours_before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": took, "votes": result.votes, "peak_mb": peak_mb}))
+    run = {"seconds": took, "votes": result.votes, "peak_mb": peak_mb}
+    print(json.dumps({**run, "cpu_s": ours_cpu, "postgres_cpu_s": postgres_cpu}))
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (nan when it is elsewhere or unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -126,9 +147,14 @@ def main() -> None:
                 ).stdout
                 run = json.loads(out.strip().splitlines()[-1])
             times[name].append(run["seconds"])
+            cpu = (
+                f", CPU: import {run['cpu_s']:.1f} s, its Postgres process {run['postgres_cpu_s']:.1f} s"
+                if "cpu_s" in run
+                else ""
+            )
             print(
                 f"{name:>13}: {run['seconds']:.1f} s, {run['votes'] / run['seconds']:,.0f} votes/s, "
-                f"peak {run['peak_mb']:,.0f} MB; load {os.getloadavg()[0]:.2f}",
+                f"peak {run['peak_mb']:,.0f} MB{cpu}; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     drop = [f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)"]
