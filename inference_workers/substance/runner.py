@@ -169,15 +169,17 @@ def finish_run(run: BenchmarkRun, status: str, error: str = "") -> None:
 Progress = Callable[[int, int], None]
 
 
+@retry_on_disconnect
+def write_heartbeat(run: BenchmarkRun) -> None:
+    """The run's heartbeat and its shard's lease (raises ShardLost or JobClosed as ``renew`` does)."""
+    renew()
+    BenchmarkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+
 def step_heartbeat(run: BenchmarkRun):
     """A step listener (backends/base.py) that writes the run's heartbeat at most once every
     STYLEGAP_STEP_PROGRESS_EVERY_S."""
-
-    def on_step(tokens: int, seconds: float) -> None:
-        renew()
-        BenchmarkRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-
-    return at_most_every_interval(on_step)
+    return at_most_every_interval(lambda tokens, seconds: write_heartbeat(run))
 
 
 def _answer(run: BenchmarkRun, questions: list, ask: Callable, max_new_tokens: int, store) -> None:
@@ -325,20 +327,27 @@ def run_humaneval(run: BenchmarkRun, pending: list[humaneval.Problem], progress:
 
     def store(batch: list[humaneval.Problem], texts: list[str]) -> None:
         items = []
-        for problem, text in zip(batch, texts, strict=True):
-            outcome = humaneval.check_completion(problem, text)
-            items.append(
-                BenchmarkItem(
-                    run=run,
-                    item_id=problem.task_id,
-                    question=problem.prompt,
-                    prediction=text,
-                    gold=[problem.canonical_solution],
-                    correct=outcome.passed,
-                    detail="" if outcome.passed else f"{outcome.status}: {outcome.reason}",
+        try:
+            for problem, text in zip(batch, texts, strict=True):
+                outcome = humaneval.check_completion(problem, text)
+                items.append(
+                    BenchmarkItem(
+                        run=run,
+                        item_id=problem.task_id,
+                        question=problem.prompt,
+                        prediction=text,
+                        gold=[problem.canonical_solution],
+                        correct=outcome.passed,
+                        detail="" if outcome.passed else f"{outcome.status}: {outcome.reason}",
+                    )
                 )
-            )
-        progress(*store_results(run, items))
+                # A batch's checks can take minutes (up to the sandbox's wall limit each): keep the shard.
+                write_heartbeat(run)
+        finally:
+            # What was checked is stored even when the shard was lost meanwhile: an item is stored once,
+            # whoever stores it, and the new holder then checks only the rest.
+            if items:
+                progress(*store_results(run, items))
 
     # A chat model is asked to complete the function; a base model (no chat template) continues the prompt.
     chat = _has_chat_template(run)

@@ -130,3 +130,46 @@ def test_a_humaneval_run_through_the_worker_scores_each_completion_in_the_sandbo
     wrong = researcher_client.get(reverse("substance:wrong-answers", args=[run.pk])).content.decode()
     assert "Why it failed" in wrong and f"{8 - len(even)} wrong of 8" in wrong
     assert "sandbox" in run.prompting
+
+
+@needs_sandbox
+@pytest.mark.django_db(transaction=True)
+def test_sandbox_checks_that_outlast_the_shard_lease_keep_the_shard(settings, monkeypatch):
+    """Checking a batch's completions (up to the sandbox's 10 s each: a model that writes endless loops) used to
+    renew no lease, so beat reopened the live worker's shard and the worker lost it at its next write; after
+    three such losses the shard, and the run, failed. Here the leases' clock moves on by almost half a lease
+    at each check, and beat looks after every one."""
+    import types
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inference_workers import claims
+    from inference_workers.models import Benchmark, BenchmarkShard, JobStatus
+    from inference_workers.substance import runner
+    from inference_workers.substance.actions import do_create_benchmark_run
+    from tests.inference_workers.test_api_models import api_model
+
+    lease_s, moved = settings.STYLEGAP_SHARD_LEASE_SECONDS, [0.0]
+    monkeypatch.setattr(
+        claims, "timezone", types.SimpleNamespace(now=lambda: timezone.now() + timedelta(seconds=moved[0]))
+    )
+    real_check, checked = humaneval.check_completion, []
+
+    def slow_check(problem, text):
+        outcome = real_check(problem, text)
+        moved[0] += 0.45 * lease_s  # as if this check took almost half a lease
+        checked.append(problem.task_id)
+        claims.reopen_lapsed_shards(BenchmarkShard.objects.all())  # beat, which runs every 30 s, looks now
+        return outcome
+
+    monkeypatch.setattr(humaneval, "check_completion", slow_check)
+    with CodeServer(os.environ[TEST_API_KEY_ENV], delay_s=0) as server:
+        run = do_create_benchmark_run(api_model(server), Benchmark.HUMANEVAL, subset_size=6, subset_seed=1)
+        status = runner.run_benchmark(run.pk)
+    run.refresh_from_db()
+    assert status == JobStatus.SUCCEEDED, run.error
+    (shard,) = run.shards.all()
+    assert (shard.attempts, shard.previous_worker) == (1, ""), "the live worker lost its shard"
+    assert sorted(checked) == sorted(set(checked)) and len(checked) == 6, "each completion checked once"
+    assert run.n_items == 6
