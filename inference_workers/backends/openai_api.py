@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
@@ -32,6 +32,7 @@ from inference_workers.backends.base import (
     Refused,
     Reply,
     Sampling,
+    step_listener,
 )
 from inference_workers.egress import EgressRefused, Target, check_key_env, parse_base_url, resolve
 from inference_workers.models import DecodingConfig, LanguageModel, ModelKind, Prompt
@@ -257,12 +258,31 @@ def message_chunks(
         queued = submit(starts[0]) if starts else []
         for i, start in enumerate(starts):
             futures, queued = queued, (submit(starts[i + 1]) if i + 1 < len(starts) else [])
-            results = [f.result() for f in futures]
+            results = awaited(futures, last)
             now = time.perf_counter()
             yield start, results, now - last
             last = time.perf_counter()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+# While a chunk is awaited, the step listener hears the tokens answered so far this often (it throttles itself).
+WAIT_STEP_S = 0.1
+
+
+def awaited(futures: list[Future], started: float) -> list[ApiAnswer]:
+    """The futures' answers in order. Meanwhile whoever listens to steps (``listening_to_steps``) hears the
+    completion tokens of the chunk's answers back so far, as a local model's decoding steps report them: a
+    job's progress, its heartbeat and its shard's lease advance during a long chunk (slow or long answers,
+    back-offs), and a cancel raised by the listener stops the wait."""
+    listener = step_listener()
+    results: list[ApiAnswer] = []
+    for future in futures:
+        while listener is not None and not future.done():
+            listener(sum(r.completion_tokens for r in results), time.perf_counter() - started)
+            wait([future], timeout=WAIT_STEP_S)
+        results.append(future.result())
+    return results
 
 
 class ApiBackend(Backend):

@@ -3,6 +3,7 @@ a large checkpoint) renews no lease, so a worker that claimed first and loaded a
 other worker whose look came after the lease: the job's page then counted a shard lost by a live worker (this
 failed CI's two-worker test, where the model load outlasted the test's 10 s lease)."""
 
+import os
 import types
 from datetime import timedelta
 
@@ -57,3 +58,53 @@ def test_no_shard_lease_can_lapse_while_the_worker_loads_its_model(settings, mon
         (s.index, s.status, s.worker, s.previous_worker, s.attempts) for s in shards
     ]
     assert Response.objects.filter(job=job).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_chunk_longer_than_the_lease_keeps_the_shard_and_shows_its_tokens(settings):
+    """An API model's chunk (2 x STYLEGAP_API_CONCURRENCY requests) renewed nothing until all of it was back: with
+    slow answers (long ones, back-offs) it outlasted the lease, beat reopened the live worker's shard, and the
+    worker lost it when it stored the chunk. Now the wait reports the tokens answered so far, as a local
+    model's decoding steps do, which renews the lease. Beat looks every 0.1 s here."""
+    import threading
+
+    from django.db import connection
+
+    from inference_workers.claims import reopen_lapsed_shards
+    from inference_workers.models import GenerationJob, GenerationShard
+    from tests.inference_workers.chat_server import ChatServer
+    from tests.inference_workers.conftest import TEST_API_KEY_ENV
+    from tests.inference_workers.test_api_models import api_model
+
+    settings.STYLEGAP_SHARD_LEASE_SECONDS = 2
+    settings.STYLEGAP_API_CONCURRENCY = 1  # a chunk of two requests, one after the other: 3 s, past the lease
+    settings.STYLEGAP_STEP_PROGRESS_EVERY_S = 0.1
+    ps = factories.prompt_set()
+    for i in range(2):
+        factories.prompt(ps, external_id=f"q{i}", text=f"Name a colour. ({i})")
+    stop, tokens_seen = threading.Event(), set()
+
+    def beat(job_id):
+        try:
+            while not stop.wait(0.1):
+                reopen_lapsed_shards(GenerationShard.objects.filter(job_id=job_id))
+                tokens_seen.add(GenerationJob.objects.get(pk=job_id).tokens_in_flight)
+        finally:
+            connection.close()
+
+    with ChatServer(os.environ[TEST_API_KEY_ENV], delay_s=1.5) as server:
+        config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=8)
+        # Run here, in this process: its delivery goes to a queue no worker listens on.
+        job = do_start_generation_job(api_model(server), ps, config, queue="nobody-listens")
+        watcher = threading.Thread(target=beat, args=(job.pk,))
+        watcher.start()
+        try:
+            status = jobs.run_job(job.pk)
+        finally:
+            stop.set()
+            watcher.join()
+    assert status == JobStatus.SUCCEEDED
+    (shard,) = job.shards.all()
+    assert (shard.attempts, shard.previous_worker) == (1, ""), "the live worker lost its shard"
+    assert max(tokens_seen) > 0, "the tokens of the first answer showed while the second was awaited"
+    assert Response.objects.filter(job=job).count() == 2
