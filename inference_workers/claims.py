@@ -119,6 +119,12 @@ def drop_unfinished_shards(shards: type[Shard], job_id: int) -> None:
 # --- Shards ---------------------------------------------------------------------------------------------
 
 
+def claimable(shards: models.QuerySet, now=None) -> models.QuerySet:
+    """The shards of ``shards`` a worker may take now: open, or running under a lapsed lease."""
+    now = now or timezone.now()
+    return shards.filter(Q(status=ShardStatus.OPEN) | Q(status=ShardStatus.RUNNING, lease_expires_at__lt=now))
+
+
 def claim_shard(shards: models.QuerySet, worker: str, lease_s: float, max_attempts: int) -> Shard | None:
     """The next shard of ``shards`` for ``worker``, marked running under a lease of ``lease_s``; None when
     every shard is done, failed, or held under a live lease.
@@ -131,8 +137,7 @@ def claim_shard(shards: models.QuerySet, worker: str, lease_s: float, max_attemp
     now = timezone.now()
     with transaction.atomic():
         shard = (
-            shards.select_for_update(skip_locked=True)
-            .filter(Q(status=ShardStatus.OPEN) | Q(status=ShardStatus.RUNNING, lease_expires_at__lt=now))
+            claimable(shards.select_for_update(skip_locked=True), now)
             .order_by(Case(When(status=ShardStatus.RUNNING, then=0), default=1), "attempts", "index")
             .first()
         )

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from inference_workers.claims import (
     claim_shard,
+    claimable,
     complete_shard,
     next_lease_expiry,
     release_shard,
@@ -188,7 +189,7 @@ def work_on(kind: ShardedKind, job_id: int, worker: str | None = None, dispatch:
     kind.on_start(job)
     plan(kind, job)
     shards = kind.shard_model.objects.filter(job_id=job.pk)
-    prepare(kind, job, shards)
+    ready = False
     while True:
         status, cancel = job_state(kind, job)
         if status in CLOSED:
@@ -196,6 +197,8 @@ def work_on(kind: ShardedKind, job_id: int, worker: str | None = None, dispatch:
         if cancel:
             kind.finish(job, JobStatus.CANCELLED, "")
             return JobStatus.CANCELLED
+        if not ready:
+            ready = prepare(kind, job, shards)
         shard = retry_on_disconnect(claim_shard)(shards, worker, lease_seconds(), settings.STYLEGAP_SHARD_MAX_ATTEMPTS)
         if shard is None:
             expiry = retry_on_disconnect(next_lease_expiry)(shards)
@@ -213,16 +216,18 @@ def work_on(kind: ShardedKind, job_id: int, worker: str | None = None, dispatch:
     return conclude(kind, job)
 
 
-def prepare(kind: ShardedKind, job: models.Model, shards: models.QuerySet) -> None:
-    """Get ready (load the model) before claiming, while some shard is left to take: a claimed shard's lease
-    is renewed only by its progress, so a load that outlasted the lease would hand a live worker's first shard
-    to another. Best effort: an error here is raised again, and handled as a shard's error, when the shard runs."""
-    if not retry_on_disconnect(shards.exclude(status__in=[ShardStatus.DONE, ShardStatus.FAILED]).exists)():
-        return
+def prepare(kind: ShardedKind, job: models.Model, shards: models.QuerySet) -> bool:
+    """Get ready (load the model) before claiming, once there is a shard to take (a delivery that only waits
+    for other workers' shards loads nothing): a claimed shard's lease is renewed only by its progress, so a
+    load that outlasted the lease would hand a live worker's shard to another. Returns whether it got ready.
+    Best effort: an error here is raised again, and handled as a shard's error, when the shard runs."""
+    if not retry_on_disconnect(claimable(shards).exists)():
+        return False
     try:
         kind.prepare(job)
     except Exception:
         logger.warning("%s %s: getting ready failed; the shard will try again", kind.name, job.pk, exc_info=True)
+    return True
 
 
 def run_one(kind: ShardedKind, job: models.Model, shard: Shard) -> str | None:

@@ -108,3 +108,27 @@ def test_an_api_chunk_longer_than_the_lease_keeps_the_shard_and_shows_its_tokens
     assert (shard.attempts, shard.previous_worker) == (1, ""), "the live worker lost its shard"
     assert max(tokens_seen) > 0, "the tokens of the first answer showed while the second was awaited"
     assert Response.objects.filter(job=job).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_only_waits_for_other_workers_shards_loads_nothing(settings):
+    """Getting ready waits for a shard this worker could take: while every shard is held under a live lease
+    it loads no model (it would only evict another), and once one lapses it loads before taking it over."""
+    from inference_workers import shards as sharding
+
+    settings.STYLEGAP_SHARD_PROMPTS = 2
+    ps = factories.prompt_set()
+    for i in range(4):
+        factories.prompt(ps, external_id=f"q{i}", text=f"Name a colour. ({i})")
+    job = do_start_generation_job(
+        factories.smollm2(), ps, decoding_config_for(temperature=0, top_p=1, max_new_tokens=4)
+    )
+    loaded = []
+    kind = sharding.ShardedKind(**{**vars(jobs.generation_kind()), "prepare": loaded.append})
+    sharding.plan(kind, job)
+    for _ in range(2):
+        claims.claim_shard(job.shards.all(), "another-worker/1", 60, 3)
+
+    assert sharding.prepare(kind, job, job.shards.all()) is False and loaded == []
+    job.shards.filter(index=1).update(lease_expires_at=timezone.now() - timedelta(seconds=1))  # its worker died
+    assert sharding.prepare(kind, job, job.shards.all()) is True and loaded == [job]
