@@ -1,7 +1,14 @@
-"""A worker loads its model before it claims a shard: loading (seconds for SmolLM2 on a busy machine, minutes for
-a large checkpoint) renews no lease, so a worker that claimed first and loaded after lost its first shard to any
-other worker whose look came after the lease: the job's page then counted a shard lost by a live worker (this
-failed CI's two-worker test, where the model load outlasted the test's 10 s lease)."""
+"""A worker keeps its shard through the long waits of a live job: a shard's lease is renewed only by
+progress, so a stretch without progress writes handed the shard to the next look of another worker (or of
+beat, which reopens lapsed shards), and after three such losses the shard and its job failed.
+
+- Loading the model (seconds for SmolLM2 on a busy machine, minutes for a large checkpoint): a worker now
+  loads it before it claims a shard (this failed CI's two-worker test, where the load outlasted the test's
+  10 s lease).
+- Awaiting a chunk of API requests: the tokens of the answers back so far now reach the step listener, as a
+  local model's decoding steps do, which renews the lease, shows progress and lets a cancel in.
+- (HumanEval's sandbox checks of a batch: ``tests/substance/test_humaneval.py``.)
+"""
 
 import os
 import types
@@ -132,3 +139,48 @@ def test_a_delivery_that_only_waits_for_other_workers_shards_loads_nothing(setti
     assert sharding.prepare(kind, job, job.shards.all()) is False and loaded == []
     job.shards.filter(index=1).update(lease_expires_at=timezone.now() - timedelta(seconds=1))  # its worker died
     assert sharding.prepare(kind, job, job.shards.all()) is True and loaded == [job]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_stops_an_api_job_while_it_waits_for_a_chunk(settings):
+    """Cancel reaches an API job inside a chunk: once the first answer's tokens show, a cancel is asked for,
+    and the job stops when the requests in flight return, storing none of the chunk and sending no more."""
+    import threading
+
+    from django.db import connection
+
+    from inference_workers.actions import do_cancel_generation_job
+    from inference_workers.models import GenerationJob
+    from tests.inference_workers.chat_server import ChatServer
+    from tests.inference_workers.conftest import TEST_API_KEY_ENV
+    from tests.inference_workers.test_api_models import api_model
+    from tests.waiting import wait_advancing
+
+    settings.STYLEGAP_API_CONCURRENCY = 1  # chunks of two requests, one after the other
+    settings.STYLEGAP_STEP_PROGRESS_EVERY_S = 0.1
+    ps = factories.prompt_set()
+    for i in range(6):
+        factories.prompt(ps, external_id=f"q{i}", text=f"Name a colour. ({i})")
+
+    def cancel_once_tokens_show(job_id):
+        try:
+            wait_advancing(
+                lambda: GenerationJob.objects.values_list("status", "tokens_in_flight").get(pk=job_id),
+                lambda state: state[1] > 0 or state[0] in ("succeeded", "failed", "cancelled"),
+                "the first answer's tokens",
+            )
+            do_cancel_generation_job(GenerationJob.objects.get(pk=job_id))
+        finally:
+            connection.close()
+
+    with ChatServer(os.environ[TEST_API_KEY_ENV], delay_s=1.0) as server:
+        config = decoding_config_for(temperature=0, top_p=1, max_new_tokens=8)
+        job = do_start_generation_job(api_model(server), ps, config, queue="nobody-listens")  # run here
+        canceller = threading.Thread(target=cancel_once_tokens_show, args=(job.pk,))
+        canceller.start()
+        status = jobs.run_job(job.pk)
+        canceller.join()
+    job.refresh_from_db()
+    assert status == JobStatus.CANCELLED == job.status
+    assert Response.objects.filter(job=job).count() == 0 and job.done == 0, "none of the cancelled chunk is stored"
+    assert len(server.requests) < 6, f"{len(server.requests)} requests sent: the rest were dropped"
