@@ -13,6 +13,9 @@ texts (``bench/analysis.py``'s generator), written once and reused.
 into a database migrated by that checkout, timed by the seconds its command prints.
 
     .venv/bin/python bench/import_speed.py [--votes 100000] [--rounds 2] [--file PATH] [--baseline-tree PATH]
+
+``--costs`` measures instead what the schema costs the import: ours into fresh copies of the migrated
+schema, one with nothing dropped and one per index or set of foreign keys dropped (``COST_VARIANTS``).
 """
 
 import argparse
@@ -89,6 +92,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="Runs of each, alternating.")
     parser.add_argument("--file", help="Battle file (written when missing).")
     parser.add_argument("--baseline-tree", help="Another checkout whose import_battles also runs.")
+    parser.add_argument(
+        "--costs",
+        action="store_true",
+        help="Instead: ours into copies of the schema with some indexes or foreign keys dropped (an experiment: "
+        "where Postgres's time goes).",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -104,6 +113,9 @@ def main() -> None:
         write_battle_file(path, "metadata", args.votes, 50)
     print(f"file: {path}, {os.path.getsize(path) / 1e6:,.0f} MB; load: {os.getloadavg()[0]:.2f}", flush=True)
 
+    if args.costs:
+        costs(path, args.rounds)
+        return
     trees = {"ours": REPO, "unpipelined": REPO}
     if args.baseline_tree:
         trees["baseline tree"] = Path(args.baseline_tree).resolve()
@@ -166,6 +178,78 @@ def main() -> None:
         if name != "ours":
             best = min(times[name])
             print(f"  {name}: {best:.1f} s ({args.votes / best:,.0f} votes/s): ours is {best / ours:.2f}x")
+
+
+IMPORT_TABLES = (
+    "'ratings_vote', 'ratings_comparison', 'inference_workers_response', 'inference_workers_prompt', 'ratings_rater'"
+)
+# Parents that every imported row of a table points at (one study, a few models, one config and prompt set).
+SHARED_PARENTS = "'ratings_study', 'inference_workers_languagemodel', 'inference_workers_decodingconfig', " + (
+    "'inference_workers_promptset'"
+)
+
+
+def _drop_foreign_keys(parents: str) -> str:
+    """A statement dropping the foreign keys of the import's tables whose parent table is ``parents``."""
+    # Built from this module's constants only.
+    select = (
+        "SELECT conrelid::regclass AS t, conname FROM pg_constraint WHERE contype = 'f' "  # noqa: S608
+        f"AND conrelid::regclass::text IN ({IMPORT_TABLES}) AND {parents}"
+    )
+    drop = "EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);"
+    return f"DO $$ DECLARE r record; BEGIN FOR r IN {select} LOOP {drop} END LOOP; END $$"
+
+
+# What each variant drops from a copy of the migrated schema. Never something the import may do: only a
+# measurement of what each costs.
+COST_VARIANTS = {
+    "as migrated": [],
+    "no comparison token index": ["ALTER TABLE ratings_comparison DROP CONSTRAINT comparison_token_unique"],
+    "no comparison queue index": ["DROP INDEX comparison_queue"],
+    "no rater token LIKE, study, address indexes": [
+        "DROP INDEX ratings_rater_token_2287b4d6_like",
+        "DROP INDEX ratings_rater_study_id_b7448c2e",
+        "DROP INDEX rater_arrivals_per_address",
+    ],
+    "no vote assignment index": ["ALTER TABLE ratings_vote DROP CONSTRAINT ratings_vote_assignment_id_key"],
+    "no foreign keys to shared parents": [_drop_foreign_keys(f"confrelid::regclass::text IN ({SHARED_PARENTS})")],
+    "no foreign keys among imported rows": [_drop_foreign_keys(f"confrelid::regclass::text NOT IN ({SHARED_PARENTS})")],
+    "no foreign keys": [_drop_foreign_keys("true")],
+}
+
+
+def costs(path: str, rounds: int) -> None:
+    """Ours, into a fresh copy of the migrated schema per variant of COST_VARIANTS, round by round."""
+    import psycopg2
+
+    template = _template("ours")
+    _admin(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)", f"CREATE DATABASE {template}")
+    env = {**os.environ, "DATABASE_URL": database_url(template)}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)  # noqa: S603
+    for _ in range(rounds):
+        for name, statements in COST_VARIANTS.items():
+            _admin(f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)", f"CREATE DATABASE {TARGET} TEMPLATE {template}")
+            conn = psycopg2.connect(database_url(TARGET))
+            with conn, conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+            conn.close()
+            out = subprocess.run(  # noqa: S603 - this interpreter, this script
+                [sys.executable, __file__, "--child", "ours", path],
+                cwd=REPO,
+                env={**os.environ, "DATABASE_URL": database_url(TARGET)},
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            run = json.loads(out.strip().splitlines()[-1])
+            print(
+                f"{name:>43}: {run['seconds']:.1f} s, {run['votes'] / run['seconds']:,.0f} votes/s, CPU: import "
+                f"{run['cpu_s']:.1f} s, its Postgres process {run['postgres_cpu_s']:.1f} s; "
+                f"load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+    _admin(f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)", f"DROP DATABASE IF EXISTS {template} WITH (FORCE)")
 
 
 def _template(name: str) -> str:
