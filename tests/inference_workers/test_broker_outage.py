@@ -7,7 +7,6 @@ and checked to be in the beat schedule) sends them again and the real worker fin
 """
 
 import os
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -16,6 +15,7 @@ from django.urls import reverse
 
 from inference_workers.models import BenchmarkRun, GenerationJob, JobStatus, LanguageModel, ModelStatus, Response
 from tests import factories
+from tests.waiting import wait_advancing
 from webapp.celery import app
 
 from .chat_server import ChatServer
@@ -44,19 +44,15 @@ def broker_unreachable():
         _point_broker_at(url)
 
 
-def wait_until(read, done, stall_s: float = 300):
-    """Poll ``read()`` (a row) until ``done(value)``; fails only when the row's progress (status, items
-    done, heartbeat) stands still for ``stall_s``."""
-    last, changed = None, time.monotonic()
-    while True:
-        value = read()
-        if done(value):
-            return value
-        state = tuple(getattr(value, field, None) for field in ("status", "done", "heartbeat_at"))
-        if state != last:
-            last, changed = state, time.monotonic()
-        assert time.monotonic() - changed < stall_s, f"still {value!r} {state}, no progress for {stall_s:.0f} s"
-        time.sleep(0.3)
+def wait_until(read, done):
+    """Poll ``read()`` (a row) until ``done(row)``; fails only when the row's progress (status, items done,
+    heartbeat) stands still for five minutes."""
+
+    def reading():
+        row = read()
+        return tuple(getattr(row, field, None) for field in ("status", "done", "heartbeat_at")), row
+
+    return wait_advancing(reading, lambda state: done(state[1]), "the row to finish")[1]
 
 
 def resend_now(settings):

@@ -6,7 +6,6 @@ restart or a failover would. The job resumes where it was and ends done with exa
 """
 
 import os
-import time
 
 import pytest
 from django.db import connection
@@ -14,6 +13,7 @@ from django.db import connection
 from inference_workers.actions import decoding_config_for, do_start_generation_job
 from inference_workers.models import GenerationJob, JobStatus, Response
 from tests import factories
+from tests.waiting import wait_advancing
 
 from .chat_server import ChatServer
 from .conftest import TEST_API_KEY_ENV
@@ -33,20 +33,15 @@ def terminate_other_backends() -> int:
         return cursor.fetchone()[0]
 
 
-def wait_for(job_pk: int, done, stall_s: float = 300) -> GenerationJob:
-    """Poll the job's row until ``done(job)``; fails only when its progress (status, answers stored,
-    heartbeat) stands still for ``stall_s``, so a busy machine slows the test down but does not fail it."""
-    last, changed = None, time.monotonic()
-    while True:
+def wait_for(job_pk: int, done) -> GenerationJob:
+    """Poll the job's row until ``done(job)``; fails only when its progress (status, answers stored, heartbeat)
+    stands still for five minutes, so a busy machine slows the test down but does not fail it."""
+
+    def reading():
         job = GenerationJob.objects.get(pk=job_pk)
-        if done(job):
-            return job
-        state = (job.status, job.done, job.heartbeat_at)
-        if state != last:
-            last, changed = state, time.monotonic()
-        stalled = time.monotonic() - changed
-        assert stalled < stall_s, f"job {job.status} at {job.done}/{job.total}, no progress for {stall_s:.0f} s"
-        time.sleep(0.05)
+        return (job.status, job.done, job.heartbeat_at), job
+
+    return wait_advancing(reading, lambda state: done(state[1]), f"job {job_pk}", poll_s=0.05)[1]
 
 
 def test_a_job_survives_its_database_connection_being_cut_twice(worker):

@@ -11,7 +11,7 @@ from judges.models import JudgeVerdict, JudgingJob, Outcome
 from judges.verdicts import parse
 from ratings.actions.studies import do_create_comparisons
 from tests import factories
-from tests.sharding import wait_advancing
+from tests.waiting import wait_advancing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
