@@ -55,6 +55,9 @@ class ImportResult:
     new_comparisons: int
     new_raters: int = 0
     repeat_votes: int = 0
+    # How the database checked the new rows' references: "in bulk", or "per row (why)"; see
+    # ratings.engine.bulk.
+    references: str = ""
 
 
 def _study_for(slug: str) -> Study:
@@ -238,17 +241,22 @@ def do_import_battles(
     battles: Iterable[Battle],
     model_defaults: dict[str, dict] | None = None,
     progress: Callable[[int], None] | None = None,
+    bulk_checks: bool = True,
+    checking: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Store battles as imported votes in the study ``slug`` (created when missing), with their models,
     prompts, answers, comparisons and raters (one per judge). All or nothing.
 
     An answer already stored for the model, question and turn with the same text is reused.
     ``model_defaults`` gives fields for models created here (role, display name, metadata);
-    ``progress`` is called with the number of battles stored after each chunk.
+    ``progress`` is called with the number of battles stored after each chunk. The foreign keys of the
+    new rows are checked in bulk at the end where the database allows it (``bulk_checks``; see
+    ``ratings.engine.bulk``), else row by row as they are written; ``checking`` is called with the
+    number of rows to check in bulk before that check.
     """
     check_references_now()
     study = _study_for(slug)
-    with BulkWriter() as writer:
+    with BulkWriter(bulk_checks=bulk_checks, checking=checking) as writer:
         importer = _Importer(study, model_defaults or {}, writer)
         battles = iter(battles)
         while chunk := list(islice(battles, CHUNK)):
@@ -265,4 +273,5 @@ def do_import_battles(
         new_comparisons=c["comparisons"],
         new_raters=c["raters"],
         repeat_votes=c["repeats"],
+        references=writer.references,
     )

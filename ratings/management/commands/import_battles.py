@@ -35,7 +35,9 @@ class Command(BaseCommand):
             raise CommandError("give --study SLUG and FILE (or --vicuna80)")
         started = time.monotonic()
         try:
-            result = do_import_battles(study, read_battles(file), progress=self._progress(started))
+            result = do_import_battles(
+                study, read_battles(file), progress=self._progress(started), checking=self._checking
+            )
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from exc
         except BattleFormatError as exc:
@@ -53,8 +55,13 @@ class Command(BaseCommand):
             f"Study {result.study.slug}: {result.votes} votes, {len(result.new_models)} new models{named}, "
             f"{result.new_prompts} new prompts, {result.new_responses} new answers, "
             f"{result.new_comparisons} new comparisons, {result.new_raters} judges (new imported raters)."
-            f"{repeats} {time.monotonic() - started:.1f} s."
+            f"{repeats} References checked {result.references}. {time.monotonic() - started:.1f} s."
         )
+
+    def _checking(self, rows: int) -> None:
+        end_of_progress_line = "\n" if sys.stderr.isatty() else ""
+        sys.stderr.write(f"{end_of_progress_line}checking the references of {rows:,} new rows in bulk ...\n")
+        sys.stderr.flush()
 
     def _progress(self, started: float):
         """A progress line: rewritten on a terminal, else one line each 100,000 votes (for logs)."""
