@@ -105,7 +105,8 @@ def answer_digest(text: str | None, meta: tuple[int, ...] | None) -> str:
     if text is not None:
         return "t" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=15).hexdigest()
     if meta is not None:
-        return "m" + hashlib.blake2b(repr(tuple(meta)).encode(), digest_size=15).hexdigest()
+        counts = repr(meta if type(meta) is tuple else tuple(meta))
+        return "m" + hashlib.blake2b(counts.encode(), digest_size=15).hexdigest()
     return "n" + "0" * 30
 
 

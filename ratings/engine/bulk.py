@@ -100,6 +100,28 @@ def _encoder(field) -> Callable[[object], str]:
     return lambda v: _text(v, False)
 
 
+def _encode_column(field, values: list) -> list[str]:
+    """``values`` of ``field`` in COPY's text format, a column at a time (C loops where they serve): one
+    value throughout (a key every row shares) is encoded once; integers without NULLs through ``str``;
+    text without NULLs escaped in one pass over the joined column."""
+    n = len(values)
+    if n > 1 and values.count(values[0]) == n:
+        return [_encoder(field)(values[0])] * n
+    internal = field.get_internal_type()
+    if internal in _INTEGER_TYPES and None not in values:
+        return list(map(str, values))
+    if internal in ("CharField", "TextField", "SlugField") and None not in values:
+        try:
+            # Postgres text cannot hold NUL, so NUL can part the values (a value holding one is left to
+            # the encoder below, and to Postgres's refusal).
+            joined = "\x00".join(values)
+        except TypeError:  # not all strings
+            joined = None
+        if joined is not None and joined.count("\x00") == n - 1:
+            return _escape(joined).split("\x00")
+    return list(map(_encoder(field), values))
+
+
 _INTEGER_TYPES = {
     "AutoField",
     "BigAutoField",
@@ -149,16 +171,21 @@ def _copy_data(model: type[Model], columns: Sequence[str], rows: Sequence[tuple]
     # Column by column: each given column through its field's encoder, then the defaults (a constant
     # tail shared by every row, and the callables called once a row).
     encoded = [
-        list(map(_encoder(field_of[c]), column)) for c, column in zip(columns, zip(*rows, strict=True), strict=True)
+        _encode_column(field_of[c], list(column)) for c, column in zip(columns, zip(*rows, strict=True), strict=True)
     ]
     if new_ids:
         encoded.insert(0, list(map(str, new_ids)))
     static = [_text(value, is_json) for _, is_json, value, is_callable in others if not is_callable]
     if static:
         encoded.append(["\t".join(static)] * len(rows))
-    for _, is_json, make, is_callable in others:
+    field_by_column = {f.column: f for f in model._meta.concrete_fields}
+    for column, _, make, is_callable in others:
         if is_callable:
-            encoded.append([_text(make(), is_json) for _ in range(len(rows))])
+            # A default that makes many at once (``make.many(n)``: tokens from one read of the random
+            # source) is asked once for the lot.
+            many = getattr(make, "many", None)
+            values = many(len(rows)) if many else [make() for _ in range(len(rows))]
+            encoded.append(_encode_column(field_by_column[column], values))
     names = ([pk] if new_ids else []) + [field_of[c].column for c in columns]
     names += [name for name, _, _, is_callable in others if not is_callable]
     names += [name for name, _, _, is_callable in others if is_callable]
@@ -385,17 +412,21 @@ def check_in_bulk(tables: dict[str, tuple[type[Model], int]]) -> None:
                 ours = ", ".join(f"t.{quote(c)}" for c in columns)
                 theirs = ", ".join(f"p.{quote(k)}" for k in keys)
                 present = " AND ".join(f"t.{quote(c)} IS NOT NULL" for c in columns)
-                # Rows this transaction added to the parent need no lock: no one else sees them.
-                older = ""
-                args = [before]
+                # Rows this transaction added to the parent need no lock: no one else sees them. Where the
+                # key holds the parent's id, the new rows that point at older ones are picked out first.
+                older, referencing_older, args = "", "", [before]
                 if parent in tables:
                     parent_model, parent_before = tables[parent]
-                    older = f" AND p.{quote(parent_model._meta.pk.column)} <= %s"
+                    parent_pk = parent_model._meta.pk.column
+                    if parent_pk in keys:
+                        referencing_older = f" AND t.{quote(columns[keys.index(parent_pk)])} <= %s"
+                        args.append(parent_before)
+                    older = f" AND p.{quote(parent_pk)} <= %s"
                     args.append(parent_before)
                 # Identifiers from the catalog and the models, quoted; values as parameters.
                 cursor.execute(
                     f"SELECT count(*) FROM (SELECT 1 FROM {parent} p WHERE ({theirs}) IN "  # noqa: S608
-                    f"(SELECT {ours} FROM {table} t WHERE t.{pk} > %s AND {present}){older} "
+                    f"(SELECT {ours} FROM {table} t WHERE t.{pk} > %s AND {present}{referencing_older}){older} "
                     "FOR KEY SHARE OF p) AS locked",
                     args,
                 )

@@ -3,18 +3,19 @@ caller's transaction, while the caller builds the next rows; their foreign keys 
 writer's end where the database allows it, else row by row."""
 
 import json
+import re
 import uuid
 
 import psycopg2
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from inference_workers.models import Prompt, PromptSet
 from ratings.actions import battles
 from ratings.actions.battles import do_import_battles
 from ratings.analysis.battles import read_battles
 from ratings.engine.bulk import IN_BULK, BulkWriter, check_references_now
-from ratings.models import Study, Vote
+from ratings.models import Study, Vote, new_shuffle_key, new_token
 from tests.analysis.test_battles import battle as text_battle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -202,3 +203,28 @@ def test_a_role_that_may_not_set_the_replication_role_gets_per_row_checks_until_
         with connection.cursor() as cursor:
             cursor.execute(f"DROP OWNED BY {role}")
             cursor.execute(f"DROP ROLE {role}")
+
+
+def test_columns_encoded_a_column_at_a_time_round_trip_through_copy():
+    prompt_set = PromptSet.objects.create(name="bulk", title="Bulk")
+    texts = ["plain", "tab\there", "new\nline", "carriage\rreturn", "back\\slash \\N", "all\t\n\r\\", " ", "é ✓ 中"]
+    given = [
+        (prompt_set.pk, f"e{i}", text, None if i % 2 else [{"role": "user", "content": text}], "same")
+        for i, text in enumerate(texts)
+    ]
+    with transaction.atomic(), BulkWriter() as writer:
+        ids = writer.insert(Prompt, (*COLUMNS, "turns", "category"), given, ids=True)
+    stored = {p.pk: (p.external_id, p.text, p.turns, p.category) for p in Prompt.objects.filter(pk__in=ids)}
+    assert [stored[pk] for pk in ids] == [row[1:] for row in given]
+    # A value Postgres text cannot hold is refused, not split into two.
+    with pytest.raises(DataError), transaction.atomic(), BulkWriter() as writer:
+        writer.insert(Prompt, COLUMNS, [(prompt_set.pk, "n1", "a\x00b"), (prompt_set.pk, "n2", "c")], ids=True)
+
+
+def test_defaults_made_many_at_once_look_like_those_made_one_at_a_time():
+    tokens, keys = new_token.many(1000), new_shuffle_key.many(1000)
+    one = new_token()
+    assert len(set(tokens)) == 1000
+    assert {len(t) for t in tokens} == {len(one)} == {22}
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", t) for t in tokens)
+    assert all(0 <= k < 2**31 for k in keys) and len(set(keys)) > 990
