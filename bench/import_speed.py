@@ -1,9 +1,12 @@
-"""Benchmark: ``import_battles``'s speed on one battle file, ours against the same import unpipelined.
+"""Benchmark: ``import_battles``'s speed on one battle file, ours against the same import with its
+foreign keys checked row by row.
 
 Ours: ``do_import_battles`` as ``manage.py import_battles`` runs it, its Postgres COPYs run by the
-``BulkWriter``'s background thread while the next chunk is read and built. Baseline, in the same run:
-the same code with the writer made synchronous (each chunk's COPYs done before the next chunk is
-read, as before the pipeline). Each run imports the whole file into a fresh database cloned from one
+``BulkWriter``'s background thread while the next chunk is read and built, their foreign keys checked
+in bulk at the end. Baseline, in the same run: the same code with ``bulk_checks=False`` (Postgres's
+per-row checks, as before them). ``--unpipelined`` adds the same code with the writer made synchronous
+(each chunk's COPYs done before the next chunk is read, as before the pipeline). Each run imports the
+whole file into a fresh database cloned from one
 migrated template, in its own child process; ours and the baseline alternate (ABAB...), so a change
 in the machine's load falls on both. The file is simulated Arena battles with ``conv_metadata`` and no
 texts (``bench/analysis.py``'s generator), written once and reused.
@@ -49,7 +52,7 @@ def child(mode: str, path: str) -> None:
     from ratings.analysis.battle_files import read_battles
     from ratings.engine import bulk
 
-    if mode == "baseline":
+    if mode == "unpipelined":
         # The writer's calls become plain insert_rows on the caller's connection, in the caller's thread.
         original = bulk.BulkWriter.__init__
 
@@ -64,11 +67,11 @@ def child(mode: str, path: str) -> None:
     backend = connection.connection.get_backend_pid()  # the import's COPYs run in this Postgres process
     postgres_before, ours_before = _cpu_seconds(backend), _own_cpu_seconds()
     started = time.perf_counter()
-    result = do_import_battles("bench-import", read_battles(path))
+    result = do_import_battles("bench-import", read_battles(path), bulk_checks=mode != "per-row")
     took = time.perf_counter() - started
     postgres_cpu, ours_cpu = _cpu_seconds(backend) - postgres_before, _own_cpu_seconds() - ours_before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    run = {"seconds": took, "votes": result.votes, "peak_mb": peak_mb}
+    run = {"seconds": took, "votes": result.votes, "peak_mb": peak_mb, "references": result.references}
     print(json.dumps({**run, "cpu_s": ours_cpu, "postgres_cpu_s": postgres_cpu}))
 
 
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="Runs of each, alternating.")
     parser.add_argument("--file", help="Battle file (written when missing).")
     parser.add_argument("--baseline-tree", help="Another checkout whose import_battles also runs.")
+    parser.add_argument("--unpipelined", action="store_true", help="Also the same import with a synchronous writer.")
     parser.add_argument(
         "--costs",
         action="store_true",
@@ -116,12 +120,14 @@ def main() -> None:
     if args.costs:
         costs(path, args.rounds)
         return
-    trees = {"ours": REPO, "unpipelined": REPO}
+    trees = {"ours": REPO, "per-row": REPO}
+    if args.unpipelined:
+        trees["unpipelined"] = REPO
     if args.baseline_tree:
         trees["baseline tree"] = Path(args.baseline_tree).resolve()
     for name, tree in trees.items():
-        if name == "unpipelined":
-            continue  # this checkout's template serves it
+        if name in ("per-row", "unpipelined"):
+            continue  # this checkout's template serves them
         template = _template(name)
         _admin(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)", f"CREATE DATABASE {template}")
         env = {**os.environ, "DATABASE_URL": database_url(template)}
@@ -132,7 +138,7 @@ def main() -> None:
     for n in range(args.rounds):
         order = list(trees) if n % 2 == 0 else list(reversed(trees))
         for name in order:
-            template = _template("ours" if name == "unpipelined" else name)
+            template = _template("ours" if name in ("per-row", "unpipelined") else name)
             _admin(f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)", f"CREATE DATABASE {TARGET} TEMPLATE {template}")
             env = {**os.environ, "DATABASE_URL": database_url(TARGET)}
             if name == "baseline tree":
@@ -148,9 +154,8 @@ def main() -> None:
                 seconds = float(out.strip().splitlines()[-1].rsplit(" ", 2)[-2])
                 run = {"seconds": seconds, "votes": args.votes, "peak_mb": float("nan")}
             else:
-                mode = "ours" if name == "ours" else "baseline"
                 out = subprocess.run(  # noqa: S603 - this interpreter, this script
-                    [sys.executable, __file__, "--child", mode, path],
+                    [sys.executable, __file__, "--child", name, path],
                     cwd=REPO,
                     env=env,
                     check=True,
@@ -164,13 +169,16 @@ def main() -> None:
                 if "cpu_s" in run
                 else ""
             )
+            refs = f", references checked {run['references']}" if run.get("references") else ""
             print(
                 f"{name:>13}: {run['seconds']:.1f} s, {run['votes'] / run['seconds']:,.0f} votes/s, "
-                f"peak {run['peak_mb']:,.0f} MB{cpu}; load {os.getloadavg()[0]:.2f}",
+                f"peak {run['peak_mb']:,.0f} MB{cpu}{refs}; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     drop = [f"DROP DATABASE IF EXISTS {TARGET} WITH (FORCE)"]
-    drop += [f"DROP DATABASE IF EXISTS {_template(name)} WITH (FORCE)" for name in trees if name != "unpipelined"]
+    drop += [
+        f"DROP DATABASE IF EXISTS {_template(name)} WITH (FORCE)" for name in ("ours", "baseline tree") if name in trees
+    ]
     _admin(*drop)
     ours = min(times["ours"])
     print(f"best of {args.rounds}: ours {ours:.1f} s ({args.votes / ours:,.0f} votes/s)")

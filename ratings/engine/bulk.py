@@ -30,6 +30,10 @@ from django.db import IntegrityError, connection
 from django.db.models import DateField, JSONField, Model
 from django.utils import timezone
 
+# Bytes handed to libpq per call: the writer's thread needs the GIL back for each block it reads, which
+# a busy caller's thread gives up only every few milliseconds, so small blocks (psycopg2's 8 KB) starve it.
+COPY_BLOCK = 1 << 20
+
 
 def _escape(text: str) -> str:
     """COPY's text format escapes backslash, tab, newline and carriage return (str.replace: C speed)."""
@@ -147,7 +151,7 @@ def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
     with connection.cursor() as cursor:
         new_ids = _reserve_ids(cursor, model, len(rows)) if ids else []
         statement, data = _copy_data(model, columns, rows, new_ids)
-        cursor.cursor.copy_expert(statement, data)
+        cursor.cursor.copy_expert(statement, data, size=COPY_BLOCK)
     return new_ids
 
 
@@ -155,10 +159,16 @@ def _reserve_ids(cursor, model: type[Model], n: int, sequence: str | None = None
     """``n`` new primary keys from the table's sequence (not transactional: a rollback leaves a gap).
     The sequence's name is looked up first (``sequence`` when known): as a literal the name is resolved
     once, where ``nextval(pg_get_serial_sequence(...))`` would look it up again for every id."""
+    # Unless another session took some meanwhile, the ids run without a gap: then only the first and the
+    # last come back, not n rows.
     cursor.execute(
-        "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence or _sequence(cursor, model), n]
+        "WITH taken AS (SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) "
+        "SELECT CASE WHEN max(id) - min(id) + 1 = count(*) THEN ARRAY[min(id), max(id)] "
+        "ELSE array_agg(id ORDER BY id) END FROM taken",
+        [sequence or _sequence(cursor, model), n],
     )
-    return [r[0] for r in cursor.fetchall()]
+    ids = cursor.fetchone()[0]
+    return ids if len(ids) == n else list(range(ids[0], ids[1] + 1))
 
 
 def _copy_data(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], new_ids: list[int]):
@@ -278,7 +288,7 @@ class BulkWriter:
         with connection.wrap_database_errors, self._raw.cursor() as cursor:  # Django's IntegrityError etc.
             if in_bulk:  # this COPY alone: the statements between COPYs are checked as usual
                 cursor.execute("SET LOCAL session_replication_role = replica")
-            cursor.copy_expert(statement, data)
+            cursor.copy_expert(statement, data, size=COPY_BLOCK)
             if in_bulk:
                 cursor.execute("SET LOCAL session_replication_role = origin")
 

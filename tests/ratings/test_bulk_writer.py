@@ -14,7 +14,7 @@ from inference_workers.models import Prompt, PromptSet
 from ratings.actions import battles
 from ratings.actions.battles import do_import_battles
 from ratings.analysis.battles import read_battles
-from ratings.engine.bulk import IN_BULK, BulkWriter, check_references_now
+from ratings.engine.bulk import IN_BULK, BulkWriter, _reserve_ids, check_references_now
 from ratings.models import Study, Vote, new_shuffle_key, new_token
 from tests.analysis.test_battles import battle as text_battle
 
@@ -228,3 +228,14 @@ def test_defaults_made_many_at_once_look_like_those_made_one_at_a_time():
     assert {len(t) for t in tokens} == {len(one)} == {22}
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", t) for t in tokens)
     assert all(0 <= k < 2**31 for k in keys) and len(set(keys)) > 990
+
+
+def test_reserved_ids_are_the_sequences_values_whether_or_not_they_run_without_a_gap():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY SEQUENCE sg_test_ids START 10")
+        assert _reserve_ids(cursor, Prompt, 5, "sg_test_ids") == [10, 11, 12, 13, 14]
+        # Values with gaps (here a step of 3; or another session's nextval meanwhile) come back one by one.
+        cursor.execute("ALTER SEQUENCE sg_test_ids INCREMENT BY 3")
+        assert _reserve_ids(cursor, Prompt, 4, "sg_test_ids") == [17, 20, 23, 26]
+        assert _reserve_ids(cursor, Prompt, 1, "sg_test_ids") == [29]
+        cursor.execute("DROP SEQUENCE sg_test_ids")
