@@ -14,7 +14,9 @@ rater (the database allows one vote per rater and comparison); the repeat is kep
 and counted in ``ImportResult.repeat_votes``.
 """
 
+import gc
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -245,6 +247,20 @@ class _Importer:
         self.counts["votes"] += len(rows)
 
 
+@contextmanager
+def _collector_paused():
+    """Python's cycle collector off for the import: its millions of short-lived, acyclic objects (battles,
+    rows) set it off thousands of times, each pass walking the long-lived key maps, for 15% of the
+    import's CPU. Reference counting still frees them; the collector is back on at the end."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @transaction.atomic
 def do_import_battles(
     slug: str,
@@ -266,7 +282,7 @@ def do_import_battles(
     """
     check_references_now()
     study = _study_for(slug)
-    with BulkWriter(bulk_checks=bulk_checks, checking=checking) as writer:
+    with _collector_paused(), BulkWriter(bulk_checks=bulk_checks, checking=checking) as writer:
         importer = _Importer(study, model_defaults or {}, writer)
         battles = iter(battles)
         while chunk := list(islice(battles, CHUNK)):
