@@ -2,6 +2,7 @@
 caller's transaction, while the caller builds the next rows; their foreign keys checked in bulk at the
 writer's end where the database allows it, else row by row."""
 
+import gc
 import json
 import re
 import uuid
@@ -13,7 +14,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from inference_workers.models import Prompt, PromptSet
 from ratings.actions import battles
 from ratings.actions.battles import do_import_battles
-from ratings.analysis.battles import read_battles
+from ratings.analysis.battles import BattleFormatError, read_battles
 from ratings.engine.bulk import IN_BULK, BulkWriter, _reserve_ids, check_references_now
 from ratings.models import Study, Vote, new_shuffle_key, new_token
 from tests.analysis.test_battles import battle as text_battle
@@ -239,3 +240,13 @@ def test_reserved_ids_are_the_sequences_values_whether_or_not_they_run_without_a
         assert _reserve_ids(cursor, Prompt, 4, "sg_test_ids") == [17, 20, 23, 26]
         assert _reserve_ids(cursor, Prompt, 1, "sg_test_ids") == [29]
         cursor.execute("DROP SEQUENCE sg_test_ids")
+
+
+def test_the_cycle_collector_is_paused_during_an_import_and_back_on_after_it_even_when_it_fails():
+    seen = []
+    lines = [json.dumps(text_battle(q, "x", "y", "tie")) for q in ("q1", "q2")]
+    do_import_battles("arena", read_battles(lines), progress=lambda done: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(BattleFormatError):
+        do_import_battles("arena", read_battles([*lines, "not json"]))
+    assert gc.isenabled()
