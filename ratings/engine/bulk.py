@@ -178,8 +178,8 @@ def _copy_data(model: type[Model], columns: Sequence[str], rows: Sequence[tuple]
     pk = model._meta.pk.column
     field_of = {f.attname: f for f in model._meta.concrete_fields}
     others = _defaults(model, columns)
-    # Column by column: each given column through its field's encoder, then the defaults (a constant
-    # tail shared by every row, and the callables called once a row).
+    # Column by column: each given column (``_encode_column``), then the defaults (a constant tail shared
+    # by every row, and the callables: once a row, or once for all where they make many at once).
     encoded = [
         _encode_column(field_of[c], list(column)) for c, column in zip(columns, zip(*rows, strict=True), strict=True)
     ]
