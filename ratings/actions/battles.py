@@ -183,8 +183,7 @@ class _Importer:
             ):
                 digest = answer_digest(text, meta)
                 model = models[name]
-                # _answer_key, inline: two million calls for a million battles
-                key = (((model << 48) | prompt_id) << 66) | (int(digest[1:17], 16) << 2) | _DIGEST_KIND[digest[0]]
+                key = _answer_key(model, prompt_id, digest)
                 if key not in known and key not in fresh:
                     fresh[key] = len(rows)
                     # Without a text, the file's conv_metadata counts are this answer's style features.
@@ -203,7 +202,7 @@ class _Importer:
         rows, fresh, keys = [], {}, []
         known, study = self.comparisons, self.study.pk
         for (ra, rb), prompt_id in zip(pairs, prompt_ids, strict=True):
-            key = (ra << 48) | rb  # _pair_key, inline: a million calls
+            key = _pair_key(ra, rb)
             keys.append(key)
             if key not in known and key not in fresh:
                 fresh[key] = len(rows)

@@ -395,9 +395,9 @@ def _sequence(cursor, model: type[Model]) -> str:
     return cursor.fetchone()[0]
 
 
-# One foreign key: (name, table, its columns, parent table, the parent's columns).
+# The foreign keys of a table: (name, parent table, the table's columns, the parent's columns).
 _FOREIGN_KEYS = """
-SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,
+SELECT c.conname, c.confrelid::regclass::text,
        ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.n),
        ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
@@ -418,7 +418,7 @@ def check_in_bulk(tables: dict[str, tuple[type[Model], int]]) -> None:
         for table, (model, before) in tables.items():
             cursor.execute(_FOREIGN_KEYS, [table])
             pk = quote(model._meta.pk.column)
-            for name, _, parent, columns, keys in cursor.fetchall():
+            for name, parent, columns, keys in cursor.fetchall():
                 ours = ", ".join(f"t.{quote(c)}" for c in columns)
                 theirs = ", ".join(f"p.{quote(k)}" for k in keys)
                 present = " AND ".join(f"t.{quote(c)} IS NOT NULL" for c in columns)
