@@ -1,14 +1,15 @@
 """Local models with transformers: a safetensors checkpoint, a GGUF file, or a LoRA adapter over either.
 
 Never ``trust_remote_code``; weights load from safetensors (``use_safetensors=True``) or GGUF
-(``gguf_file=``), never from pickle. Generation is batched with left padding, so every row's
-prompt ends at the same column and its new tokens start right after it. Prompts are sorted by
-token length before batches are cut, and a batch that runs out of memory is halved (generation.py).
-Batches are decoded token by token by decoding.py (finished rows leave the batch; on CUDA a compiled
-static-cache step), each step reported to the step listener (base.py) if one listens; a model whose
-generation config asks for what that decoder does not apply is decoded by ``model.generate``, its steps
-reported through a stopping criterion that never stops. On CUDA the batch size comes from free memory
-and the model's key/value bytes per token (devices.py), weights are bf16; on the CPU it is the setting.
+(``gguf_file=``, converted once to safetensors on the worker's disk: gguf_cache.py), never from pickle.
+Generation is batched with left padding, so every row's prompt ends at the same column and its new
+tokens start right after it. Prompts are sorted by token length before batches are cut, and a batch
+that runs out of memory is halved (generation.py). Batches are decoded token by token by decoding.py
+(finished rows leave the batch; on CUDA a compiled static-cache step), each step reported to the step
+listener (base.py) if one listens; a model whose generation config asks for what that decoder does not
+apply is decoded by ``model.generate``, its steps reported through a stopping criterion that never
+stops. On CUDA the batch size comes from free memory and the model's key/value bytes per token
+(devices.py), weights are bf16; on the CPU it is the setting.
 
 torch is imported where it is used, so the web process can ask the registry without loading it.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from django.conf import settings
 
 from inference_workers import chat_templates, checkpoints, devices
+from inference_workers.backends import gguf_cache
 from inference_workers.backends.base import (
     SMOKE_PROMPT,
     SMOKE_TOKENS,
@@ -115,14 +117,14 @@ def load_model(spec: WeightsSpec, device: str | None = None) -> LoadedModel:
         tokenizer = base.tokenizer
         if (spec.folder / "tokenizer_config.json").is_file():
             tokenizer = AutoTokenizer.from_pretrained(str(spec.folder), trust_remote_code=False)
+    elif spec.gguf_file:
+        # Converted once to safetensors on this machine's disk, read from there afterwards (gguf_cache.py).
+        model, tokenizer = gguf_cache.load_gguf(spec.folder, spec.gguf_file, dtype)
     else:
-        common = {"trust_remote_code": False}
-        if spec.gguf_file:
-            common["gguf_file"] = spec.gguf_file
-        tokenizer = AutoTokenizer.from_pretrained(str(spec.folder), **common)
-        if not spec.gguf_file:
-            common["use_safetensors"] = True
-        model = AutoModelForCausalLM.from_pretrained(str(spec.folder), dtype=dtype, **common)
+        tokenizer = AutoTokenizer.from_pretrained(str(spec.folder), trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(spec.folder), dtype=dtype, trust_remote_code=False, use_safetensors=True
+        )
     model.to(device)
     model.eval()
     tokenizer.padding_side = "left"
