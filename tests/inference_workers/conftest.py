@@ -38,12 +38,15 @@ def fake_hub():
 
 @pytest.fixture(scope="session")
 def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
-    from transformers import AutoTokenizer
+    import torch
 
+    from inference_workers.backends.gguf_cache import load_gguf
     from inference_workers.backends.local import SMOLLM2_GGUF, smollm2_folder
 
     folder = tmp_path_factory.mktemp("smollm2-tokenizer")
-    AutoTokenizer.from_pretrained(str(smollm2_folder()), gguf_file=SMOLLM2_GGUF).save_pretrained(folder)
+    # Through the session's conversion of the GGUF file, which the worker's loads of SmolLM2 read too.
+    _, tokenizer = load_gguf(smollm2_folder(), SMOLLM2_GGUF, torch.float32)
+    tokenizer.save_pretrained(folder)
     return folder
 
 

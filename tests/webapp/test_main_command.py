@@ -20,11 +20,13 @@ import psycopg2
 import pytest
 import redis
 import requests
+from django.conf import settings
 
 from tests.chromium import SCREENSHOTS
 from tests.chromium import launch as launch_chromium
 from tests.conftest import ARTIFACTS, REPO
 
+CONVERTED_DIR = settings.STYLEGAP_CONVERTED_DIR
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_URL", "TEST_BROKER_URL")
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 HUMAN_SLUG = "vicuna80-human-votes"
@@ -173,7 +175,10 @@ def postgres_and_redis(launch_env):
     broker = "redis://127.0.0.1:6379/14"
     redis.Redis.from_url(broker).flushdb()
     url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    yield {**launch_env, "DATABASE_URL": url, "REDIS_URL": broker}, PostgresState(url)
+    # As on a machine that ran stylegap before: SmolLM2's GGUF file converted by the test session is read, not
+    # converted again (the embedded case starts with nothing and converts it).
+    env = {**launch_env, "DATABASE_URL": url, "REDIS_URL": broker, "STYLEGAP_CONVERTED_DIR": str(CONVERTED_DIR)}
+    yield env, PostgresState(url)
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
