@@ -176,8 +176,15 @@ def postgres_and_redis(launch_env):
     redis.Redis.from_url(broker).flushdb()
     url = f"postgres://postgres@127.0.0.1:5432/{name}"
     # As on a machine that ran stylegap before: SmolLM2's GGUF file converted by the test session is read, not
-    # converted again (the embedded case starts with nothing and converts it).
-    env = {**launch_env, "DATABASE_URL": url, "REDIS_URL": broker, "STYLEGAP_CONVERTED_DIR": str(CONVERTED_DIR)}
+    # converted again (the embedded case starts with nothing and converts it). Answers of 8 tokens: this case
+    # is about the services, and the embedded one generates the answers the tour screenshots show.
+    env = {
+        **launch_env,
+        "DATABASE_URL": url,
+        "REDIS_URL": broker,
+        "STYLEGAP_CONVERTED_DIR": str(CONVERTED_DIR),
+        "STYLEGAP_DEMO_MAX_NEW_TOKENS": "8",
+    }
     yield env, PostgresState(url)
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
