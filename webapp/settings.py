@@ -279,8 +279,8 @@ STYLEGAP_HUB_ALLOW_PATTERNS = env_list(
     "STYLEGAP_HUB_ALLOW_PATTERNS",
     "*.safetensors,*.json,tokenizer.model,*.tiktoken,merges.txt,vocab.txt,*.jinja",
 )
-# GGUF files converted to safetensors once per machine, so later loads skip the conversion (gguf_cache.py);
-# converted weights over this many bytes are not kept.
+# GGUF files converted to safetensors once per machine, so later loads skip the conversion (gguf_cache.py),
+# taking at most this many bytes of disk (the least recently used are removed first).
 STYLEGAP_CONVERTED_DIR = Path(env_str("STYLEGAP_CONVERTED_DIR") or VAR_DIR / "converted")
 STYLEGAP_CONVERTED_MAX_BYTES = env_int("STYLEGAP_CONVERTED_MAX_BYTES", 32 * 1024**3)
 # Generation workers: loaded models kept per worker process, prompts per batch, API requests in flight.

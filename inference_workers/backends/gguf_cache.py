@@ -13,11 +13,14 @@ another dtype or another converter gets a folder of its own. A conversion is wri
 folder and renamed into place, its marker written last, while a lock file is held: workers that load the
 same file at once convert it once (the others wait, then read the folder), and no one reads half a
 folder. Nothing here is ever unpickled: the folder is read with ``use_safetensors=True`` and without
-remote code, as any checkpoint. When the weights would not fit (``STYLEGAP_CONVERTED_MAX_BYTES``, or
-too little free disk), or the folder cannot be written or read, the model is used as transformers
-loaded it from the GGUF file and the reason is logged. The folders can be deleted at any time.
+remote code, as any checkpoint. The conversions take at most ``STYLEGAP_CONVERTED_MAX_BYTES`` of disk:
+the least recently used are removed to make room for a new one. When a conversion would not fit (over
+that limit on its own, or too little free disk), or the folder cannot be written or read, the model is
+used as transformers loaded it from the GGUF file and the reason is logged. The folders can be deleted
+at any time.
 """
 
+import contextlib
 import copy
 import fcntl
 import json
@@ -118,7 +121,36 @@ def _load_converted(target: Path, dtype):
         logger.warning("The converted GGUF folder %s could not be read (%s); converting again", target, exc)
         shutil.rmtree(target, ignore_errors=True)
         return None
+    with contextlib.suppress(OSError):  # a read-only folder is still read
+        os.utime(target / MARKER)  # the marker's time is the conversion's last use (see _make_room)
     return model, tokenizer
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def _make_room(root: Path, keep: Path, size: int) -> bool:
+    """Remove the least recently used conversions until ``size`` more bytes fit in
+    STYLEGAP_CONVERTED_MAX_BYTES; False where even removing all of them would not make room."""
+    limit = settings.STYLEGAP_CONVERTED_MAX_BYTES
+    if size > limit:
+        return False
+    kept = []
+    for folder in root.iterdir():
+        if folder != keep and folder.is_dir() and is_complete(folder):
+            try:
+                kept.append(((folder / MARKER).stat().st_mtime, folder, _folder_bytes(folder)))
+            except OSError:
+                continue  # removed by another worker meanwhile
+    kept.sort()
+    total = sum(n for _, _, n in kept)
+    while kept and total + size > limit:
+        _, folder, n = kept.pop(0)
+        logger.info("Removing the least recently used GGUF conversion %s (%s bytes)", folder.name, f"{n:,}")
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= n
+    return True
 
 
 def _weight_bytes(model) -> int:
@@ -135,19 +167,21 @@ def _store(model, tokenizer, target: Path, source: Path) -> bool:
     from safetensors.torch import save_model
 
     size = _weight_bytes(model)
-    if size > settings.STYLEGAP_CONVERTED_MAX_BYTES:
+    root = target.parent
+    if not _make_room(root, target, size):
         logger.info(
             "%s: its %s bytes of converted weights are over STYLEGAP_CONVERTED_MAX_BYTES; not kept",
             source.name,
             f"{size:,}",
         )
         return False
-    root = target.parent
     free = shutil.disk_usage(root).free
     if free < size + FREE_DISK_MARGIN:
         logger.warning("%s: %s bytes free in %s, too few to keep its conversion", source.name, f"{free:,}", root)
         return False
     shutil.rmtree(target, ignore_errors=True)  # a folder without its marker is not a conversion
+    for left in root.glob(f".{target.name}.*"):  # a conversion cut short by a killed worker (this key's lock is ours)
+        shutil.rmtree(left, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}."))
     try:
         save_model(model, str(tmp / WEIGHTS), metadata={"format": "pt"})

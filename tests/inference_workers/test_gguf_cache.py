@@ -99,8 +99,8 @@ def fake_gguf(tmp_path, tiny_llama_dir, settings, monkeypatch):
     return folder, loads
 
 
-def load(folder: Path, dtype=torch.float32):
-    return gguf_cache.load_gguf(folder, "tiny.gguf", dtype)
+def load(folder: Path, dtype=torch.float32, name: str = "tiny.gguf"):
+    return gguf_cache.load_gguf(folder, name, dtype)
 
 
 def conversions(root: Path) -> list[Path]:
@@ -135,8 +135,12 @@ def test_a_folder_without_its_marker_is_not_read_and_is_replaced(fake_gguf, sett
     target = gguf_cache.converted_folder(folder / "tiny.gguf", torch.float32)
     target.mkdir(parents=True)
     (target / "config.json").write_text("{}")  # a conversion cut short before its rename, say by hand
+    left = target.parent / f".{target.name}.x1y2z3"
+    left.mkdir()  # the temporary folder of a worker killed while it converted
+    (left / gguf_cache.WEIGHTS).write_bytes(b"cut short")
     load(folder)
     assert loads == ["tiny.gguf"] and gguf_cache.is_complete(target)
+    assert not left.exists()
     load(folder)
     assert loads == ["tiny.gguf"]
 
@@ -174,6 +178,24 @@ def test_an_unwritable_place_or_weights_over_the_limit_load_from_the_file_and_ke
         load(folder)
     assert "over STYLEGAP_CONVERTED_MAX_BYTES" in caplog.text
     assert conversions(tmp_path / "converted") == [] and loads == ["tiny.gguf"] * 3
+
+
+def test_the_least_recently_used_conversions_make_room_for_a_new_one(fake_gguf, settings):
+    folder, loads = fake_gguf
+    for i, name in enumerate(("a.gguf", "b.gguf", "c.gguf")):
+        (folder / name).write_bytes(b"GGUF" + bytes([i]) * 4096)
+    load(folder, name="a.gguf")
+    (one,) = conversions(settings.STYLEGAP_CONVERTED_DIR)
+    settings.STYLEGAP_CONVERTED_MAX_BYTES = int(2.5 * sum(p.stat().st_size for p in one.iterdir()))
+    load(folder, name="b.gguf")
+    load(folder, name="a.gguf")  # read: a is now used more recently than b
+    load(folder, name="c.gguf")  # a third does not fit beside both: b goes
+    assert loads == ["a.gguf", "b.gguf", "c.gguf"]
+    kept = {json.loads((p / gguf_cache.MARKER).read_text())["source"] for p in conversions(one.parent)}
+    assert kept == {"a.gguf", "c.gguf"}
+    load(folder, name="b.gguf")  # converted again, and now a (least recently used) goes
+    kept = {json.loads((p / gguf_cache.MARKER).read_text())["source"] for p in conversions(one.parent)}
+    assert kept == {"b.gguf", "c.gguf"} and loads[-1] == "b.gguf" and len(loads) == 4
 
 
 def waiters_on(lock_file: Path) -> int:
