@@ -184,15 +184,21 @@ def _unpack_tar(archive: Path, dest: Path, limits: ArchiveLimits, budget: int) -
                 written = _copy_limited(src, target, written, budget, limits)
 
 
-def check_sha256(path: Path, expected: str) -> None:
-    """The file's SHA-256 (read through a 1 MiB buffer) must be the one announced when its upload began."""
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 in hex, read through a 1 MiB buffer."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(COPY_CHUNK):
             digest.update(chunk)
-    if digest.hexdigest() != expected:
+    return digest.hexdigest()
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """The file's SHA-256 must be the one announced when its upload began."""
+    actual = file_sha256(path)
+    if actual != expected:
         raise CheckpointRefused(
-            f"The uploaded file's SHA-256 is {digest.hexdigest()}, not the {expected} announced when its upload "
+            f"The uploaded file's SHA-256 is {actual}, not the {expected} announced when its upload "
             "began: it was changed or damaged on the way. Upload it again."
         )
 

@@ -29,10 +29,11 @@ import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
-from hashlib import sha256
 from pathlib import Path
 
 from django.conf import settings
+
+from inference_workers import checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +47,12 @@ _DIGESTS: dict[tuple[int, int, int, int], str] = {}
 
 
 def file_sha256(path: Path) -> str:
+    """``checkpoints.file_sha256``, computed once per file version and process."""
     stat = path.stat()
     key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _DIGESTS:
-        digest = sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1024 * 1024):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
+        _DIGESTS[key] = checkpoints.file_sha256(path)
     return _DIGESTS[key]
-
-
-def converted_root() -> Path:
-    return Path(settings.STYLEGAP_CONVERTED_DIR)
 
 
 def converted_folder(gguf_path: Path, dtype) -> Path:
@@ -66,7 +60,8 @@ def converted_folder(gguf_path: Path, dtype) -> Path:
     import transformers
 
     dtype_name = str(dtype).removeprefix("torch.")
-    return converted_root() / f"{file_sha256(gguf_path)}-{dtype_name}-transformers-{transformers.__version__}"
+    key = f"{file_sha256(gguf_path)}-{dtype_name}-transformers-{transformers.__version__}"
+    return Path(settings.STYLEGAP_CONVERTED_DIR) / key
 
 
 def is_complete(folder: Path) -> bool:

@@ -63,10 +63,10 @@ def test_smollm2_is_converted_once_and_the_conversion_is_the_same_model(settings
     first_config.pop("_name_or_path", None)
     assert first_config == second_config
     assert first.model.generation_config.to_dict() == second.model.generation_config.to_dict()
-    for a, b in ((first.tokenizer, second.tokenizer),):
-        assert [a(t).input_ids for t in TEXTS] == [b(t).input_ids for t in TEXTS]
-        assert (a.eos_token_id, a.bos_token_id, a.pad_token_id) == (b.eos_token_id, b.bos_token_id, b.pad_token_id)
-        assert a.chat_template == b.chat_template
+    a, b = first.tokenizer, second.tokenizer
+    assert [a(t).input_ids for t in TEXTS] == [b(t).input_ids for t in TEXTS]
+    assert (a.eos_token_id, a.bos_token_id, a.pad_token_id) == (b.eos_token_id, b.bos_token_id, b.pad_token_id)
+    assert a.chat_template == b.chat_template
     rendered = render_prompts(first.tokenizer, QUESTIONS, "Be brief.")
     assert render_prompts(second.tokenizer, QUESTIONS, "Be brief.") == rendered
     greedy = {"temperature": 0, "top_p": 1, "max_new_tokens": 12, "seed": 0}
