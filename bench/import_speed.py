@@ -214,12 +214,11 @@ COST_VARIANTS = {
     "as migrated": [],
     "no comparison token index": ["ALTER TABLE ratings_comparison DROP CONSTRAINT comparison_token_unique"],
     "no comparison queue index": ["DROP INDEX comparison_queue"],
-    "no rater token LIKE, study, address indexes": [
-        "DROP INDEX ratings_rater_token_2287b4d6_like",
-        "DROP INDEX ratings_rater_study_id_b7448c2e",
+    "no rater token, address indexes": [
+        "ALTER TABLE ratings_rater DROP CONSTRAINT rater_token_unique",
         "DROP INDEX rater_arrivals_per_address",
     ],
-    "no vote assignment index": ["ALTER TABLE ratings_vote DROP CONSTRAINT ratings_vote_assignment_id_key"],
+    "no vote assignment index": ["DROP INDEX one_vote_per_assignment"],
     "no foreign keys to shared parents": [_drop_foreign_keys(f"confrelid::regclass::text IN ({SHARED_PARENTS})")],
     "no foreign keys among imported rows": [_drop_foreign_keys(f"confrelid::regclass::text NOT IN ({SHARED_PARENTS})")],
     "no foreign keys": [_drop_foreign_keys("true")],

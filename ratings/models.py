@@ -251,8 +251,10 @@ class Comparison(models.Model):
 class Rater(models.Model):
     """A study participant. No Django account: identified by a session and an external id."""
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters")
-    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    # rater_arrivals_per_study (study, created_at) serves the foreign-key lookups: no separate index.
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="raters", db_index=False)
+    # Unique by rater_token_unique, without the second (LIKE) index that unique=True adds on Postgres.
+    token = models.CharField(max_length=32, default=new_token, editable=False)
     platform = models.CharField(max_length=20, choices=Recruitment.choices, default=Recruitment.OPEN_LINK)
     external_id = models.CharField(max_length=200, blank=True, help_text="PROLIFIC_PID or MTurk workerId.")
     platform_study_id = models.CharField(max_length=200, blank=True)
@@ -277,6 +279,7 @@ class Rater(models.Model):
             models.Index(fields=["ip_hash", "created_at"], name="rater_arrivals_per_address"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["token"], name="rater_token_unique"),
             # Returning with the same platform id resumes the same rater.
             models.UniqueConstraint(
                 fields=["study", "platform", "external_id"],
@@ -367,7 +370,11 @@ class Vote(models.Model):
     # vote_by_comparison (comparison, created_at) and one_vote_per_rater_comparison (rater, comparison)
     # serve the foreign-key lookups: no separate index for either.
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes", db_index=False)
-    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="vote")
+    # One vote per assignment (one_vote_per_assignment), indexed only where there is one: imported
+    # votes have none, and a million of them would otherwise each add a NULL entry to a unique index.
+    assignment = models.ForeignKey(
+        Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="vote", db_index=False
+    )
     rater = models.ForeignKey(
         Rater, null=True, blank=True, on_delete=models.CASCADE, related_name="votes", db_index=False
     )
@@ -385,6 +392,9 @@ class Vote(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["rater", "comparison"], name="one_vote_per_rater_comparison"),
+            models.UniqueConstraint(
+                fields=["assignment"], condition=Q(assignment__isnull=False), name="one_vote_per_assignment"
+            ),
             models.CheckConstraint(
                 name="live_vote_has_assignment",
                 condition=Q(source=VoteSource.IMPORTED) | (Q(assignment__isnull=False) & Q(rater__isnull=False)),

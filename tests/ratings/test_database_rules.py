@@ -1,10 +1,10 @@
 """The database itself refuses comparisons, assignments and votes that break the study's rules."""
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ratings.engine.bulk import check_references_now
-from ratings.models import Comparison, Study, Vote, VoteSource, Winner
+from ratings.models import Comparison, Rater, Study, Vote, VoteSource, Winner
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +59,31 @@ def test_one_vote_per_assignment():
     a = factories.assignment(c, factories.rater(c.study))
     Vote.objects.create(comparison=c, assignment=a, rater=a.rater, winner=Winner.A)
     refused(lambda: Vote.objects.create(comparison=c, assignment=a, rater=a.rater, winner=Winner.B))
+    # By the assignment alone (another rater, so one_vote_per_rater_comparison does not apply).
+    other = factories.rater(c.study)
+    refused(lambda: Vote.objects.create(comparison=c, assignment=a, rater=other, winner=Winner.B))
+
+
+def test_rater_tokens_are_unique():
+    study = factories.comparison_setup().study
+    first = factories.rater(study)
+    refused(lambda: Rater.objects.create(study=study, token=first.token))
+
+
+def test_imported_rows_add_no_needless_index_entries():
+    """A million-battle import writes a rater per judge and a vote per battle: no index is spent on them
+    that nothing reads (a LIKE index on the rater token, one on the rater's study alone, which the
+    arrivals index leads with) and the vote's assignment index holds only votes that have one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN ('ratings_rater', 'ratings_vote')"
+        )
+        indexes = cursor.fetchall()
+    rater = [d for t, d in indexes if t == "ratings_rater"]
+    assert not [d for d in rater if "pattern_ops" in d or d.endswith("(study_id)")], rater
+    assert [d for d in rater if d.endswith("(study_id, created_at)")], rater
+    on_assignment = [d for t, d in indexes if t == "ratings_vote" and "assignment_id" in d]
+    assert on_assignment and all(d.endswith("WHERE (assignment_id IS NOT NULL)") for d in on_assignment), on_assignment
 
 
 def test_a_rater_gets_a_comparison_at_most_once():
