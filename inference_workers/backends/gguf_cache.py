@@ -105,6 +105,7 @@ def load_from_gguf(folder: Path, gguf_file: str, dtype):
 
 def _load_converted(target: Path, dtype):
     """The converted folder's model and tokenizer; None (the folder removed) if it cannot be read."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -112,7 +113,10 @@ def _load_converted(target: Path, dtype):
         model = AutoModelForCausalLM.from_pretrained(
             str(target), dtype=dtype, use_safetensors=True, trust_remote_code=False
         )
-    except Exception as exc:  # a damaged folder (disk error, a file cut short): convert again
+    # What a damaged folder raises (a file missing, cut short or garbled: OSError, a JSON or config
+    # ValueError, SafetensorError): convert again. Anything else (out of memory, say) is not the
+    # folder's fault, and is raised with the conversion kept.
+    except (OSError, ValueError, SafetensorError) as exc:
         logger.warning("The converted GGUF folder %s could not be read (%s); converting again", target, exc)
         shutil.rmtree(target, ignore_errors=True)
         return None

@@ -159,6 +159,45 @@ def test_a_damaged_conversion_is_converted_again(fake_gguf, settings, caplog):
     assert loads == ["tiny.gguf"] * 2, "the new conversion is read"
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda t: (t / "config.json").write_text('{"model_type": "lla'), id="config cut short"),
+        pytest.param(lambda t: (t / gguf_cache.WEIGHTS).unlink(), id="weights missing"),
+        pytest.param(lambda t: (t / gguf_cache.WEIGHTS).write_bytes(b"\xff" * 64), id="weights garbage"),
+    ],
+)
+def test_other_damage_is_converted_again_too(fake_gguf, settings, damage):
+    folder, loads = fake_gguf
+    model, _ = load(folder)
+    (target,) = conversions(settings.STYLEGAP_CONVERTED_DIR)
+    damage(target)
+    again, _ = load(folder)
+    assert loads == ["tiny.gguf"] * 2 and same_weights(model, again)
+
+
+def test_running_out_of_memory_while_reading_a_conversion_keeps_it(fake_gguf, settings, monkeypatch):
+    """Only a damaged conversion is removed: a load that fails for want of memory (or any error not
+    about the folder's files) is raised as it is, and the good conversion stays for the next load."""
+    from transformers import AutoModelForCausalLM
+
+    folder, loads = fake_gguf
+    load(folder)
+    (target,) = conversions(settings.STYLEGAP_CONVERTED_DIR)
+    real = AutoModelForCausalLM.from_pretrained.__func__
+
+    def out_of_memory(cls, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(out_of_memory))
+    with pytest.raises(torch.OutOfMemoryError):
+        load(folder)
+    assert gguf_cache.is_complete(target) and loads == ["tiny.gguf"]
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(real))
+    load(folder)
+    assert loads == ["tiny.gguf"], "the kept conversion is read"
+
+
 def test_an_unwritable_place_or_weights_over_the_limit_load_from_the_file_and_keep_nothing(
     fake_gguf, settings, tmp_path, caplog
 ):
