@@ -229,6 +229,15 @@ def test_uploads_are_shared_by_web_and_workers(services):
         assert environment(services[name])["MEDIA_ROOT"] == "/data/media", name
 
 
+def test_workers_that_load_models_keep_their_gguf_conversions_in_a_volume(compose, services):
+    """A GGUF model is converted once (about 37 s for SmolLM2) and read after from STYLEGAP_VAR_DIR's
+    converted/ folder: a volume keeps it across a re-created container. The CPU worker validates
+    models (it loads them); the GPU worker generates."""
+    for name in ("worker-cpu", "worker-gpu"):
+        var = environment(services[name])["STYLEGAP_VAR_DIR"]
+        assert volume_mounts(services[name]).get(var) in compose["volumes"], name
+
+
 def test_migrate_runs_before_web_and_workers(services):
     words = argv(services["migrate"]["command"])
     assert words[-3:] == ["manage.py", "migrate", "--noinput"]
