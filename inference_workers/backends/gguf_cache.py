@@ -73,7 +73,7 @@ def load_gguf(folder: Path, gguf_file: str, dtype):
     else from the GGUF file, converting it for the next load (see the module's docstring)."""
     source = Path(folder) / gguf_file
     target = converted_folder(source, dtype)
-    if is_complete(target) and (loaded := _load_converted(target, dtype)) is not None:
+    if (loaded := _load_converted(target, dtype)) is not None:
         return loaded
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def load_gguf(folder: Path, gguf_file: str, dtype):
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         # Another worker may have converted it while this one waited for the lock.
-        if is_complete(target) and (loaded := _load_converted(target, dtype)) is not None:
+        if (loaded := _load_converted(target, dtype)) is not None:
             return loaded
         model, tokenizer = load_from_gguf(folder, gguf_file, dtype)
         _store(model, tokenizer, target, source)
@@ -104,7 +104,10 @@ def load_from_gguf(folder: Path, gguf_file: str, dtype):
 
 
 def _load_converted(target: Path, dtype):
-    """The converted folder's model and tokenizer; None (the folder removed) if it cannot be read."""
+    """The converted folder's model and tokenizer; None if there is no complete conversion, or if it cannot
+    be read (the folder then removed)."""
+    if not is_complete(target):
+        return None
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
