@@ -159,8 +159,17 @@ class PostgresState:
 
 @pytest.fixture
 def launch_env(tmp_path):
+    # SmolLM2's GGUF file, as converted by the test session, is read rather than converted again (as on a machine
+    # that ran stylegap before): converting it from nothing is tests/inference_workers/test_gguf_cache.py's part,
+    # and bench/first_run.sh times a first run on a fresh machine.
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    env.update(PORT=str(free_port()), STYLEGAP_VAR_DIR=str(tmp_path / "var"), STYLEGAP_HTTPS="0", **DEMO_ENV)
+    env.update(
+        PORT=str(free_port()),
+        STYLEGAP_VAR_DIR=str(tmp_path / "var"),
+        STYLEGAP_HTTPS="0",
+        STYLEGAP_CONVERTED_DIR=str(CONVERTED_DIR),
+        **DEMO_ENV,
+    )
     return env
 
 
@@ -175,16 +184,9 @@ def postgres_and_redis(launch_env):
     broker = "redis://127.0.0.1:6379/14"
     redis.Redis.from_url(broker).flushdb()
     url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    # As on a machine that ran stylegap before: SmolLM2's GGUF file converted by the test session is read, not
-    # converted again (the embedded case starts with nothing and converts it). Answers of 8 tokens: this case
-    # is about the services, and the embedded one generates the answers the tour screenshots show.
-    env = {
-        **launch_env,
-        "DATABASE_URL": url,
-        "REDIS_URL": broker,
-        "STYLEGAP_CONVERTED_DIR": str(CONVERTED_DIR),
-        "STYLEGAP_DEMO_MAX_NEW_TOKENS": "8",
-    }
+    # Answers of 8 tokens: this case is about the services, and the embedded one generates the answers the tour
+    # screenshots show.
+    env = {**launch_env, "DATABASE_URL": url, "REDIS_URL": broker, "STYLEGAP_DEMO_MAX_NEW_TOKENS": "8"}
     yield env, PostgresState(url)
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
