@@ -39,7 +39,9 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.name = ""
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 300) -> None:
+        """Start the worker and return once it answers a ping: at once on a fast machine; the ceiling is for a busy
+        one, where importing Django, Celery and torch in a new process can take a minute."""
         from webapp.celery import app
 
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"

@@ -38,7 +38,7 @@ def rate_as(browser, base_url: str, study, pid: str, screenshot: str | None = No
                 page.keyboard.press(KEYS[i % 4])
             continue
         # Prolific itself is out of reach from here: the browser's request to it is the evidence.
-        with page.expect_request(lambda r: r.url.startswith(PROLIFIC_COMPLETE), timeout=15_000) as prolific:
+        with page.expect_request(lambda r: r.url.startswith(PROLIFIC_COMPLETE), timeout=120_000) as prolific:
             page.keyboard.press(KEYS[i % 4])
     assert prolific.value.url == f"{PROLIFIC_COMPLETE}?cc={study.completion_code}"
     assert prolific.value.is_navigation_request()
