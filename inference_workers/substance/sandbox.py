@@ -22,13 +22,16 @@ When the sandbox cannot run (no ``bwrap``, user namespaces disabled), :func:`run
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
+import re
 import resource
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +98,79 @@ def _wait_for_leftovers(uid: int, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while _processes_of(uid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+# prctl(2): a child subreaper adopts the orphans of its descendants instead of PID 1.
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+_subreaper_lock = threading.Lock()
+_subreaper_runs = 0
+_subreaper_set_here = False
+_unreaped: set[int] = set()  # bwrap processes adopted but not gone yet when their run ended
+
+
+@functools.cache
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _set_subreaper(on: bool) -> bool:
+    libc = _libc()
+    return libc is not None and libc.prctl(_PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(int(on)), 0, 0, 0) == 0
+
+
+@contextlib.contextmanager
+def _adopting_orphans():
+    """While sandboxes run, this process is a child subreaper, so it can reap the sandbox's orphan itself.
+
+    bwrap's outer process exits as soon as it has the program's exit status, without waiting for its inner one
+    (the PID namespace's init), which is then handed to the nearest subreaper, else to PID 1. A PID 1 that
+    reaps only its own children (Celery or gunicorn as a container's command, without an init) left it a
+    zombie, one more with every check: as the image's unprivileged user they piled up for good; as root each
+    counted against the sandbox uid's process limit, so every check waited for it (10 s) and after a few no
+    sandbox could start. The flag is set only for the runs' duration (orphans of anything else in the process
+    are not taken in for longer), and left alone if something had set it before.
+    """
+    global _subreaper_runs, _subreaper_set_here
+    with _subreaper_lock:
+        if _subreaper_runs == 0:
+            was, libc = ctypes.c_int(0), _libc()
+            already = libc is not None and libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0) == 0
+            _subreaper_set_here = not (already and was.value) and _set_subreaper(True)
+        _subreaper_runs += 1
+    try:
+        yield
+    finally:
+        with _subreaper_lock:
+            _subreaper_runs -= 1
+            if _subreaper_runs == 0 and _subreaper_set_here:
+                _set_subreaper(False)
+                _subreaper_set_here = False
+
+
+def _reap(pids, seconds: float = 0.0) -> None:
+    """Reap those of ``pids`` that are this process's children, waiting up to ``seconds`` for them to exit;
+    the ones still running then are kept in ``_unreaped`` for the next run to reap."""
+    deadline = time.monotonic() + seconds
+    pending = set(pids)
+    while pending:
+        for pid in list(pending):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    pending.discard(pid)
+            except ChildProcessError:  # not ours (no subreaper here, or reaped already)
+                pending.discard(pid)
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    _unreaped.difference_update(set(pids) - pending)
+    _unreaped.update(pending)
+
+
+_CHILD_PID = re.compile(rb'"child-pid"\s*:\s*(\d+)')
 
 
 def _processes_of(uid: int) -> int:
@@ -210,6 +286,12 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
     """
     limits = limits or Limits()
     interpreter = _interpreter()
+    with _adopting_orphans():
+        return _run_adopting_orphans(source, limits, interpreter)
+
+
+def _run_adopting_orphans(source: str, limits: Limits, interpreter: str) -> Outcome:
+    _reap(set(_unreaped))
     uid = _sandbox_uid()
     if uid is not None:
         _wait_for_leftovers(uid)
@@ -254,7 +336,10 @@ def run_python(source: str, limits: Limits | None = None) -> Outcome:
             output = out.read(limits.output_bytes).decode("utf-8", "replace")
         with os.fdopen(status_r, "rb") as status:
             status_r = -1
-            started_child = b"child-pid" in status.read(4096)
+            child = _CHILD_PID.search(status.read(4096))
+        started_child = child is not None
+        if child:
+            _reap({int(child.group(1))}, seconds=10.0)  # the inner bwrap, adopted when the outer one exited
         os.set_blocking(started_r, False)  # a leftover holding the pipe's other end must not stall us
         try:
             program_ran = os.read(started_r, 1) == b"1"

@@ -236,3 +236,61 @@ def test_a_sandbox_in_another_worker_holding_its_process_limit_does_not_stop_thi
         assert outcome.output.strip() == "still runs"
     finally:
         other.join(timeout=60)
+
+
+PID_1_CHECKS = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+import django
+django.setup()
+from inference_workers.substance import sandbox
+assert os.getpid() == 1
+# As Celery's main process in a container: PID 1, reaping only the one child it started (its pool process),
+# which runs the checks.
+pool = os.fork()
+if pool:
+    sys.exit(os.waitstatus_to_exitcode(os.waitpid(pool, 0)[1]))
+for _ in range(6):
+    try:
+        outcome = sandbox.run_python("print('checked')", sandbox.Limits(wall_seconds=20, processes=4))
+        status = outcome.status
+    except sandbox.SandboxUnavailable as exc:
+        status = f"unavailable: {exc}"
+    zombies = sum(
+        1 for entry in os.scandir("/proc") if entry.name.isdigit()
+        and open(f"/proc/{entry.name}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    )
+    print(json.dumps({"status": status, "zombies": zombies}), flush=True)
+os._exit(0)
+"""
+
+
+def test_checks_in_a_row_under_a_pid_1_that_reaps_nobody_all_run_and_leave_no_zombie(tmp_path):
+    """Celery as a container's command is PID 1, and like any PID 1 that is not an init it never reaps a
+    process it did not start. bwrap's outer process exits without waiting for its inner one, which was handed to
+    PID 1 and stayed a zombie. As root (this test), each counted against the sandbox uid's process limit: each
+    later check waited 10 s for it to go, and once the zombies filled the limit no sandbox could start ("Can't
+    fork for pid 1"), failing a HumanEval run after a few problems; as an unprivileged user, one zombie was left
+    for good by every check. The worker reaps its own sandbox's processes."""
+    import json
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    if not unshare or os.geteuid() != 0:
+        pytest.skip("needs unshare(1) and root for a PID namespace of its own")
+    script = tmp_path / "checks.py"
+    script.write_text(PID_1_CHECKS)
+    env = {**os.environ, "PYTHONPATH": str(settings.BASE_DIR)}
+    done = subprocess.run(
+        [unshare, "--pid", "--fork", "--mount-proc", sys.executable, str(script)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    checks = [json.loads(line) for line in done.stdout.splitlines()]
+    assert checks == [{"status": "passed", "zombies": 0}] * 6
