@@ -249,6 +249,14 @@ def test_migrate_runs_before_web_and_workers(services):
     assert web.get("redis") == "service_healthy"
 
 
+def test_app_containers_run_under_an_init_that_reaps_every_orphan(services):
+    """Without an init the container's command is PID 1, and gunicorn or Celery reaps only the children it
+    started: an orphan of anything below (bwrap's inner process after each sandbox check, before the worker
+    reaped it itself) stayed a zombie for the container's life. Docker's init reaps them and passes signals on."""
+    for name in sorted(APP_SERVICES):
+        assert services[name].get("init") is True, name
+
+
 def test_app_services_are_configured_for_postgres_redis_and_https(services):
     for name in APP_SERVICES:
         env = environment(services[name])
