@@ -7,9 +7,10 @@ on the study." because its snapshot was computed on 0 votes, and an empty snapsh
 import pytest
 from django.urls import reverse
 
-from inference_workers.models import Benchmark, BenchmarkRun
+from inference_workers.models import Benchmark, BenchmarkRun, Response
 from ratings.actions.snapshots import do_compute_snapshots
 from ratings.actions.votes import do_record_vote
+from ratings.analysis.battle_files import answer_digest
 from ratings.engine.assignment import VoteOutcome, lease_next_comparison
 from tests import factories
 from tests.analysis.test_dashboard import PAGES
@@ -75,3 +76,46 @@ def test_a_few_votes_put_the_model_on_the_chart_with_its_interval_and_the_votes_
     rater = factories.rater(study)
     do_record_vote(rater, lease_next_comparison(rater).token, "right")
     assert "The study now has 6 votes" in page(researcher_client, study, "overview")
+
+
+def vote_on_every_comparison(study) -> None:
+    while True:
+        rater = factories.rater(study)
+        lease = lease_next_comparison(rater)
+        if lease is None:
+            return
+        assert do_record_vote(rater, lease.token, "left") == VoteOutcome.RECORDED
+
+
+def test_the_leaderboard_says_why_style_control_is_missing_or_partial_and_never_guesses(researcher_client):
+    """The page said "some answers' texts are unknown" whenever there were no style coefficients: on a study with
+    no votes yet, and on one whose texts were all known. It shows the snapshot's own reason instead."""
+    study = rating_study(n_prompts=8, n_models=3, votes_per_comparison=1, min_seconds_on_page=0)
+    do_compute_snapshots(study)
+    empty = page(researcher_client, study, "overview")
+    assert "No votes yet" in empty and "texts are unknown" not in empty and "style control" not in empty
+
+    # Answers imported without a text or counts: the third model's, on 16 of the 24 comparisons.
+    textless = study.language_models.order_by("pk").last()
+    Response.objects.filter(model=textless).update(text="", text_digest=answer_digest(None, None))
+    vote_on_every_comparison(study)
+    do_compute_snapshots(study)
+    refused = page(researcher_client, study, "overview")
+    assert "Only 8 of 24 votes (33%) have style features, below the 50% needed: no style control." in refused
+    assert "texts are unknown" not in refused and "Style coefficients" not in refused
+
+
+def test_votes_left_out_of_the_style_fit_are_counted_on_the_leaderboard(researcher_client):
+    study = rating_study(n_prompts=8, n_models=2, votes_per_comparison=1, min_seconds_on_page=0)
+    first = study.language_models.order_by("pk").first()
+    # Two of the first model's eight answers were imported without a text or counts.
+    for response in Response.objects.filter(model=first).order_by("pk")[:2]:
+        Response.objects.filter(pk=response.pk).update(text="", text_digest=answer_digest(None, None))
+    vote_on_every_comparison(study)
+    do_compute_snapshots(study)
+    html = page(researcher_client, study, "overview")
+    assert "Style coefficients" in html
+    assert (
+        "2 of 8 votes have no style features for both answers and are left out of the style-controlled fit "
+        "(kept in the raw ratings)." in html
+    )
