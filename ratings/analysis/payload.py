@@ -526,6 +526,9 @@ def timeline(table: VoteTable) -> list[dict]:
 
 
 def categories(table: VoteTable) -> list[dict]:
+    """A Bradley-Terry board per prompt category, under the leaderboard's interval rule: the sandwich, or the
+    profile likelihood for a model with few votes in the category or that won or lost all of them
+    (``interval`` names the method, a row's ``interval_note`` the reason; an end the data cannot bound is null)."""
     out = []
     k = len(table.models)
     labels = np.array(table.category)
@@ -534,21 +537,31 @@ def categories(table: VoteTable) -> list[dict]:
         present = np.unique(np.concatenate([sub.model_a, sub.model_b]))
         remap = -np.ones(k, dtype=np.int64)
         remap[present] = np.arange(len(present))
-        fit = bradley_terry(remap[sub.model_a], remap[sub.model_b], sub.outcome, len(present))
+        flags = interval_flags(sub)
+        fit = bradley_terry(
+            remap[sub.model_a],
+            remap[sub.model_b],
+            sub.outcome,
+            len(present),
+            profile=sorted(int(remap[m]) for m in flags),
+        )
         rates = win_rates(sub.model_a, sub.model_b, sub.outcome, k)
         votes = battle_counts(sub.model_a, sub.model_b, k)
         rows = [
             {
                 "model": table.models[m].name,
                 "rating": round(float(fit.rating[j]), 2),
-                "ci": [round(float(fit.lower[j]), 2), round(float(fit.upper[j]), 2)],
+                "ci": [_bound(fit.lower[j]), _bound(fit.upper[j])],
                 "win_rate": json_float(rates[m]),
                 "votes": int(votes[m]),
+                "interval_note": flags.get(int(m), ""),
             }
             for j, m in enumerate(present)
         ]
         rows.sort(key=lambda r: -r["rating"])
-        out.append({"category": name, "n_votes": sub.n_votes, "models": rows})
+        flagged = ", ".join(table.models[m].name for m in sorted(flags))
+        method = "sandwich" + (f"; profile likelihood for {flagged}" if flags else "")
+        out.append({"category": name, "n_votes": sub.n_votes, "models": rows, "interval": method})
     return out
 
 

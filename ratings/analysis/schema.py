@@ -104,12 +104,14 @@ class CategoryRow(TypedDict):
     ci: list[float | None]  # None: an end the data cannot bound
     win_rate: float | None
     votes: int
+    interval_note: str  # why the profile likelihood replaced the sandwich for this model; "" when it did not
 
 
 class CategoryBoard(TypedDict):
     category: str
     n_votes: int
     models: list[CategoryRow]
+    interval: str  # the method: "sandwich", and for which models the profile likelihood
 
 
 class Alpha(TypedDict):

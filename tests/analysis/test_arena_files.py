@@ -374,6 +374,38 @@ def test_two_votes_get_unbounded_profile_intervals_and_no_rank_change(tmp_path, 
     assert "inf]" in text and "[  -inf," in text
 
 
+def test_per_category_boards_follow_the_same_interval_rule(tmp_path):
+    """A category's board fitted the sandwich whatever its data: the demo's live study, one vote in its one
+    category, showed 1989 [1832, 2145] against 11 [-145, 168]. A category with few votes for a model, or a model
+    that won or lost all of them, gets the profile likelihood and says so, as the main leaderboard does."""
+    from ratings.analysis.payload import MIN_VOTES_FOR_SANDWICH, categories
+    from ratings.analysis.votes import ModelInfo, VoteTable
+
+    rng = np.random.default_rng(5)
+    n = 400
+    a = rng.integers(0, 2, n)
+    outcome = (rng.random(n) < 0.6).astype(float)
+    table = VoteTable(
+        models=[ModelInfo("x", "x"), ModelInfo("y", "y")],
+        model_a=np.concatenate([a, [0, 0]]),
+        model_b=np.concatenate([1 - a, [1, 1]]),
+        outcome=np.concatenate([outcome, [1.0, 1.0]]),  # in "coding", x beats y twice
+        category=["writing"] * n + ["coding"] * 2,
+    )
+    boards = {c["category"]: c for c in categories(table)}
+    coding = {r["model"]: r for r in boards["coding"]["models"]}
+    assert coding["x"]["ci"][1] is None and coding["y"]["ci"][0] is None  # the data bound neither
+    assert coding["x"]["ci"][0] < coding["y"]["ci"][1]  # overlapping: two votes cannot order them
+    assert "won every one of its 2 votes" in coding["x"]["interval_note"]
+    assert "lost every one of its 2 votes" in coding["y"]["interval_note"]
+    assert boards["coding"]["interval"] == "sandwich; profile likelihood for x, y"
+    writing = {r["model"]: r for r in boards["writing"]["models"]}
+    assert all(r["votes"] >= MIN_VOTES_FOR_SANDWICH and r["interval_note"] == "" for r in writing.values())
+    assert boards["writing"]["interval"] == "sandwich"
+    lo, hi = writing["x"]["ci"]
+    assert lo < writing["x"]["rating"] < hi and hi - lo < 150
+
+
 def test_profile_intervals_match_the_sandwich_on_plentiful_data():
     from stats.bradley_terry import bradley_terry
 

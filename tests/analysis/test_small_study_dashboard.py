@@ -4,6 +4,8 @@ Issue 18: the live study's style-vs-substance page said "This study has no refer
 on the study." because its snapshot was computed on 0 votes, and an empty snapshot carried no reference.
 """
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -72,6 +74,10 @@ def test_a_few_votes_put_the_model_on_the_chart_with_its_interval_and_the_votes_
     assert "no reference model" not in html.lower()
     assert f'class="interval" data-point="{model}"' in html
     assert f"{model}: 5 votes" in html and "5 votes so far" in html
+    # Per category, too few votes for the sandwich: the profile likelihood, marked, its reason on the mark.
+    activity = page(researcher_client, study, "activity")
+    assert "fewer than 30 votes in the category" in activity
+    assert re.search(r'<td class="num" title="[^"]*(every one of its|fewer than 30)[^"]*">[^<]* \*</td>', activity)
     # One vote: singular everywhere.
     rater = factories.rater(study)
     do_record_vote(rater, lease_next_comparison(rater).token, "right")

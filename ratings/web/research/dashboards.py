@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ratings.analysis import exports
-from ratings.analysis.payload import SUBSTANCE_ORDER
+from ratings.analysis.payload import MIN_VOTES_FOR_SANDWICH, SUBSTANCE_ORDER
 from ratings.analysis.snapshots import latest_snapshot
 from ratings.models import Study, Vote
 from ratings.modes import mode_for
@@ -263,6 +263,7 @@ def matrix(request, slug):
 @researcher_required
 def activity(request, slug):
     ctx = dashboard_context(request, slug, "activity")
+    ctx["min_votes_for_sandwich"] = MIN_VOTES_FOR_SANDWICH
     payload = ctx["payload"]
     if payload:
         days = payload["timeline"]
