@@ -125,3 +125,12 @@ def test_votes_left_out_of_the_style_fit_are_counted_on_the_leaderboard(research
         "2 of 8 votes have no style features for both answers and are left out of the style-controlled fit "
         "(kept in the raw ratings)." in html
     )
+
+
+def test_one_decisive_vote_is_one_vote_on_the_raters_page(researcher_client):
+    study = rating_study(n_prompts=4, votes_per_comparison=1, min_seconds_on_page=0)
+    rater = factories.rater(study)
+    assert do_record_vote(rater, lease_next_comparison(rater).token, "left") == VoteOutcome.RECORDED
+    do_compute_snapshots(study)
+    html = page(researcher_client, study, "raters")
+    assert "from <strong>1 vote</strong>; 0.5 is no bias" in html
