@@ -115,6 +115,11 @@ def interval_flags(table: VoteTable) -> dict[int, str]:
     return flags
 
 
+def profiled_clause(table: VoteTable, flags: dict[int, str]) -> str:
+    """How an interval method names the models that got the profile likelihood instead ("" when none did)."""
+    return f"; profile likelihood for {', '.join(table.models[i].name for i in sorted(flags))}" if flags else ""
+
+
 def style_rows(table: VoteTable) -> np.ndarray | None:
     """Which votes have style features for both answers (None: no vote has any)."""
     if table.style_a is None or table.style_b is None:
@@ -253,17 +258,16 @@ def leaderboard(
             row["style_rank"] = int(style_rank[i])
             row["rank_change"] = int(raw_rank[i] - style_rank[i])
         rows.append(row)
-    flagged = ", ".join(table.models[i].name for i in sorted(flags))
     raw_method = f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
     if flags:
-        raw_method += f"; profile likelihood for {flagged} (the bootstrap overstates certainty there)"
+        raw_method += f"{profiled_clause(table, flags)} (the bootstrap overstates certainty there)"
     style_method = (
         f"bootstrap over votes, {rounds} rounds, seed {seed}, 2.5-97.5 percentiles"
         if style_interval == "bootstrap"
         else "sandwich (Hessian-based)"
     )
     if flags:
-        style_method += f"; profile likelihood for {flagged} and for the coefficients"
+        style_method += f"{profiled_clause(table, flags)} and for the coefficients"
     result = {
         "n_votes": table.n_votes,
         "models": rows,
@@ -559,8 +563,7 @@ def categories(table: VoteTable) -> list[dict]:
             for j, m in enumerate(present)
         ]
         rows.sort(key=lambda r: -r["rating"])
-        flagged = ", ".join(table.models[m].name for m in sorted(flags))
-        method = "sandwich" + (f"; profile likelihood for {flagged}" if flags else "")
+        method = "sandwich" + profiled_clause(table, flags)
         out.append({"category": name, "n_votes": sub.n_votes, "models": rows, "interval": method})
     return out
 
